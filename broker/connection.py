@@ -1,0 +1,39 @@
+"""Robust connections to RabbitMQ, with unreachable brokers reported in one clear line."""
+
+from __future__ import annotations
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractConnection, AbstractRobustConnection
+
+from jobs.errors import BrokerUnavailable
+from jobs.settings import mask_url
+
+CONNECT_TIMEOUT = 10.0
+
+
+async def connect(url: str, *, name: str) -> AbstractRobustConnection:
+    """A robust connection named `name` (shown in RabbitMQ's connection list).
+
+    Every process opens separate connections for publishing and consuming, so that a
+    publisher blocked by a broker alarm cannot hold up acks.
+    """
+    try:
+        return await aio_pika.connect_robust(
+            url, timeout=CONNECT_TIMEOUT, client_properties={"connection_name": name}
+        )
+    except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
+        raise BrokerUnavailable(mask_url(url), str(exc) or type(exc).__name__) from None
+
+
+def broker_major_version(connection: AbstractConnection) -> int:
+    """RabbitMQ's major version, from what the server said when the connection opened."""
+    transport = connection.transport
+    if transport is None:
+        raise BrokerUnavailable("(closed connection)", "not connected")
+    version = transport.connection.server_properties.get("version", b"3")
+    text = version.decode() if isinstance(version, bytes) else str(version)
+    try:
+        return int(text.split(".", 1)[0])
+    except ValueError:
+        return 3

@@ -1,0 +1,113 @@
+"""Submitting jobs from Python straight over AMQP, with every job recorded in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from broker.messages import epoch_ms, job_message
+from broker.router import JobRouter
+from jobs.envelope import Envelope
+from jobs.errors import DuplicateJob, InvalidJob
+from jobs.model import Job
+from jobs.states import DLQ_STATES, JobState
+from jobs.store.protocol import JobStore
+from jobs.submission import Submission
+
+log = logging.getLogger(__name__)
+
+
+class Producer:
+    """Creates jobs: one store write, then one confirmed publish.
+
+    The job is stored before it is published, so a worker never meets a job the store has
+    not heard of; if the publish fails, the record is removed again and the error raised, so
+    a job is never left half-created.
+    """
+
+    def __init__(self, store: JobStore, router: JobRouter) -> None:
+        self.store = store
+        self.router = router
+
+    async def submit(self, type: str, payload: Any = None, **options: Any) -> Job:
+        """Submit a job of `type`; `options` are the fields of jobs.submission.Submission."""
+        job, _ = await self.submit_one(Submission(type=type, payload=payload, **options))
+        return job
+
+    async def submit_one(self, submission: Submission) -> tuple[Job, bool]:
+        """Submit one job; returns it and whether it is new (False: the idempotency key was
+        already used, and the existing job is returned)."""
+        job = submission.to_job()
+        if job.depends_on:
+            job = await self._resolve_dependencies(job)
+        try:
+            await self.store.create(job)
+        except DuplicateJob as exc:
+            if exc.idempotency_key is None:
+                raise
+            existing = await self.store.find_by_idempotency_key(exc.idempotency_key)
+            if existing is None:  # deleted in between: nothing to return but the clash
+                raise
+            return existing, False
+        await self._publish_or_forget([job])
+        if job.state is JobState.PENDING:
+            await self.release_if_ready(job)
+        return job, True
+
+    async def submit_many(self, submissions: Sequence[Submission]) -> list[Job]:
+        """Submit several jobs: all are stored or none is; then all are published at once."""
+        jobs = [s.to_job() for s in submissions]
+        jobs = [await self._resolve_dependencies(j) if j.depends_on else j for j in jobs]
+        await self.store.create_many(jobs)
+        await self._publish_or_forget(jobs)
+        return jobs
+
+    async def publish(self, job: Job) -> None:
+        """Publish an already stored job (to its delay tier when it must wait)."""
+        await self.router.ensure_queue(job.queue)
+        not_before = epoch_ms(job.scheduled_at) if job.scheduled_at else None
+        message = job_message(Envelope.of(job), attempt=job.attempt + 1, not_before_ms=not_before)
+        await self.router.send(job.queue, message, not_before)
+
+    async def release_if_ready(self, job: Job) -> None:
+        """Move a pending job on when its dependencies are done: scheduled if they all
+        completed, cancelled if one of them can no longer complete."""
+        deps = [await self.store.get(dep) for dep in job.depends_on]
+        for dep_id, dep in zip(job.depends_on, deps, strict=True):
+            if dep is None or dep.state in _NEVER_COMPLETES:
+                ended = "was deleted" if dep is None else f"ended {dep.state}"
+                await self.store.transition(
+                    job.id,
+                    JobState.CANCELLED,
+                    sources=frozenset({JobState.PENDING}),
+                    changes={"last_error": f"dependency {dep_id} {ended}"},
+                )
+                return
+        if all(d is not None and d.state is JobState.COMPLETED for d in deps):
+            released = await self.store.transition(
+                job.id, JobState.SCHEDULED, sources=frozenset({JobState.PENDING})
+            )
+            if released is not None:  # only the caller that moved it publishes it
+                await self.publish(released)
+
+    async def _resolve_dependencies(self, job: Job) -> Job:
+        for dep in job.depends_on:
+            if await self.store.get(dep) is None:
+                raise InvalidJob("depends_on", f"unknown job {dep}")
+        return job
+
+    async def _publish_or_forget(self, jobs: Sequence[Job]) -> None:
+        runnable = [j for j in jobs if j.state is not JobState.PENDING]
+        results = await asyncio.gather(*(self.publish(j) for j in runnable), return_exceptions=True)
+        failed = [
+            (j, r) for j, r in zip(runnable, results, strict=True) if isinstance(r, BaseException)
+        ]
+        if not failed:
+            return
+        await asyncio.gather(*(self.store.delete(j.id) for j in jobs))
+        raise failed[0][1]
+
+
+_NEVER_COMPLETES = DLQ_STATES | {JobState.CANCELLED}

@@ -1,0 +1,67 @@
+"""Leveret's domain: jobs, their states and moves, priorities, backoff, the wire envelope,
+settings, errors and the job stores. Imports nothing else of Leveret's."""
+
+from jobs.backoff import Backoff, BackoffStrategy
+from jobs.durations import parse_duration
+from jobs.errors import (
+    BrokerError,
+    BrokerUnavailable,
+    ConfigurationError,
+    DuplicateJob,
+    HandlerError,
+    InvalidJob,
+    JobNotFound,
+    LeveretError,
+    MalformedMessage,
+    PublishError,
+    PublishNacked,
+    PublishTimeout,
+    Reject,
+    Retry,
+    StoreError,
+    StoreUnavailable,
+    TopologyError,
+    TopologyMismatch,
+    Unroutable,
+)
+from jobs.model import DEFAULT_QUEUE, Job, new_job_id, utcnow
+from jobs.priority import Priority
+from jobs.settings import QueueType, Settings
+from jobs.states import ACTIVE_STATES, DLQ_STATES, TERMINAL_STATES, TRANSITIONS, JobState
+
+__all__ = [
+    "ACTIVE_STATES",
+    "DEFAULT_QUEUE",
+    "DLQ_STATES",
+    "TERMINAL_STATES",
+    "TRANSITIONS",
+    "Backoff",
+    "BackoffStrategy",
+    "BrokerError",
+    "BrokerUnavailable",
+    "ConfigurationError",
+    "DuplicateJob",
+    "HandlerError",
+    "InvalidJob",
+    "Job",
+    "JobNotFound",
+    "JobState",
+    "LeveretError",
+    "MalformedMessage",
+    "Priority",
+    "PublishError",
+    "PublishNacked",
+    "PublishTimeout",
+    "QueueType",
+    "Reject",
+    "Retry",
+    "Settings",
+    "StoreError",
+    "StoreUnavailable",
+    "TopologyError",
+    "TopologyMismatch",
+    "Unroutable",
+    "new_job_id",
+    "parse_duration",
+    "utcnow",
+]

@@ -1,0 +1,130 @@
+"""The wire envelope: what travels through RabbitMQ for each job, and its codec.
+
+A body is a msgpack map (content type application/msgpack, the default) or a JSON object
+(application/json) with the fields below; only `type` is required, so that any AMQP client
+can produce. Properties and headers carry the rest (see README, "The envelope").
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Final
+
+import msgspec
+
+from jobs.backoff import Backoff
+from jobs.errors import MalformedMessage
+from jobs.model import (
+    DEFAULT_QUEUE,
+    SCHEMA_VERSION,
+    Job,
+    JobType,
+    MaxAttempts,
+    PriorityValue,
+    QueueName,
+    new_job_id,
+)
+
+MSGPACK: Final = "application/msgpack"
+JSON: Final = "application/json"
+
+ATTEMPT_HEADER: Final = "x-leveret-attempt"  # the attempt this delivery starts (1-based)
+NOT_BEFORE_HEADER: Final = "x-leveret-not-before"  # epoch ms; earlier deliveries hop on
+VERSION_HEADER: Final = "x-leveret-version"
+REASON_HEADER: Final = "x-leveret-reason"  # why a message is in the DLQ
+
+
+class Envelope(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What a worker needs to run a job without reading the store first."""
+
+    type: JobType
+    id: str | None = None
+    queue: QueueName | None = None
+    payload: Any = None
+    priority: PriorityValue | None = None
+    max_attempts: MaxAttempts | None = None  # None: the handler's default
+    backoff: Backoff | None = None  # None: the handler's default
+    timeout: float | None = None
+    idempotency_key: str | None = None
+    correlation_id: str | None = None
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
+    scheduled_at: datetime | None = None
+    v: int = SCHEMA_VERSION
+
+    @classmethod
+    def of(cls, job: Job) -> Envelope:
+        """The envelope that carries `job`."""
+        return cls(
+            id=job.id,
+            type=job.type,
+            queue=job.queue,
+            payload=job.payload,
+            priority=job.priority,
+            max_attempts=job.max_attempts,
+            backoff=job.backoff,
+            timeout=job.timeout,
+            idempotency_key=job.idempotency_key,
+            correlation_id=job.correlation_id,
+            tags=job.tags,
+            scheduled_at=job.scheduled_at,
+        )
+
+
+_msgpack_encoder = msgspec.msgpack.Encoder()
+_msgpack_decoder = msgspec.msgpack.Decoder(Envelope)
+_json_decoder = msgspec.json.Decoder(Envelope)
+
+
+def encode(envelope: Envelope) -> bytes:
+    """The msgpack body for `envelope`."""
+    return _msgpack_encoder.encode(envelope)
+
+
+def decode(
+    body: bytes,
+    content_type: str | None = None,
+    *,
+    message_id: str | None = None,
+    default_queue: str = DEFAULT_QUEUE,
+    default_priority: int = 2,
+) -> Envelope:
+    """The envelope in `body`, with `id`, `queue` and `priority` filled in.
+
+    The id is the body's `id`, else the `message_id` property when it is a UUID, else a new
+    one. Raises MalformedMessage, with a reason fit for the DLQ, for anything else.
+    """
+    kind = (content_type or MSGPACK).split(";", 1)[0].strip().lower()
+    try:
+        if kind == JSON:
+            envelope = _json_decoder.decode(body)
+        elif kind in (MSGPACK, "application/x-msgpack"):
+            envelope = _msgpack_decoder.decode(body)
+        else:
+            raise MalformedMessage(f"unsupported content type {content_type!r}")
+    except msgspec.ValidationError as exc:
+        raise MalformedMessage(f"invalid envelope: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise MalformedMessage(f"undecodable {kind} body: {exc}") from None
+    except RecursionError:
+        raise MalformedMessage(f"undecodable {kind} body: too deeply nested") from None
+    if envelope.id is not None:
+        if not _is_uuid(envelope.id):
+            raise MalformedMessage(f"invalid envelope: id {envelope.id[:64]!r} is not a UUID")
+    elif message_id and _is_uuid(message_id):
+        envelope.id = message_id
+    else:
+        envelope.id = new_job_id()
+    if envelope.queue is None:
+        envelope.queue = default_queue
+    if envelope.priority is None:
+        envelope.priority = default_priority
+    return envelope
+
+
+# uuid.UUID() also takes "urn:…", braces and hyphens anywhere; an id must be the usual form.
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+def _is_uuid(value: str) -> bool:
+    return _UUID_RE.fullmatch(value) is not None

@@ -1,0 +1,34 @@
+"""What RabbitMQ looks like for Leveret: names, delay tiers, one description, declaring it."""
+
+from topology.declare import declare
+from topology.description import (
+    TIER_HEADER,
+    BindingSpec,
+    ExchangeKind,
+    ExchangeSpec,
+    QueueOptions,
+    QueueSpec,
+    TopologySpec,
+    full_topology,
+    queue_topology,
+    shared_topology,
+)
+from topology.names import Names
+from topology.tiers import DELAY_TIERS_MS, tier_for
+
+__all__ = [
+    "DELAY_TIERS_MS",
+    "TIER_HEADER",
+    "BindingSpec",
+    "ExchangeKind",
+    "ExchangeSpec",
+    "Names",
+    "QueueOptions",
+    "QueueSpec",
+    "TopologySpec",
+    "declare",
+    "full_topology",
+    "queue_topology",
+    "shared_topology",
+    "tier_for",
+]

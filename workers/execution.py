@@ -1,0 +1,109 @@
+"""Running one handler call and turning whatever it does into an Outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from jobs.errors import Reject, Retry
+from workers.context import JobContext
+from workers.registry import Handler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The handler returned `result`."""
+
+    result: Any
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The attempt failed; `retryable` says whether another attempt may follow."""
+
+    error: str
+    category: str  # error, timeout, retry, rejected, no_handler, lost, unserialisable
+    retryable: bool
+    delay: float | None = None  # set by Retry(delay=…); None: the job's backoff decides
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The worker stopped the handler: at shutdown (hand the job back) or on cancel."""
+
+    reason: str  # "shutdown" or "cancelled"
+
+
+Outcome = Completed | Failed | Interrupted
+
+
+class Interrupt:
+    """Lets the worker stop a running handler and say why."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._task: asyncio.Future[Any] | None = None
+
+    def fire(self, reason: str) -> None:
+        """Stop the handler (if it is running) for `reason`."""
+        if self.reason is None:
+            self.reason = reason
+            if self._task is not None:
+                self._task.cancel()
+
+
+async def execute(
+    handler: Handler,
+    ctx: JobContext,
+    payload: Any,
+    *,
+    time_limit: float,
+    executor: Executor,
+    interrupt: Interrupt,
+) -> Outcome:
+    """Run `handler` on one job with a time limit; never raises for the handler's sake."""
+    if interrupt.reason is not None:
+        return Interrupted(interrupt.reason)
+    if handler.is_async:
+        task: asyncio.Future[Any] = asyncio.ensure_future(handler.fn(ctx, payload))
+    else:
+        # Plain functions run in the pool; copy_context keeps contextvars (tracing) intact.
+        call = functools.partial(contextvars.copy_context().run, handler.fn, ctx, payload)
+        task = asyncio.get_running_loop().run_in_executor(executor, call)
+    interrupt._task = task
+    try:
+        result = await asyncio.wait_for(asyncio.shield(task), time_limit)
+    except TimeoutError:
+        if task.done() and not task.cancelled() and isinstance(task.exception(), TimeoutError):
+            return _failure(task.exception())  # the handler's own TimeoutError
+        task.cancel()  # a thread cannot be stopped: its result will be dropped
+        return Failed(f"timed out after {time_limit:g}s", "timeout", retryable=True)
+    except asyncio.CancelledError:
+        task.cancel()
+        if interrupt.reason is None:
+            raise  # the worker's own task was cancelled: not the handler's doing
+        return Interrupted(interrupt.reason)
+    except BaseException as exc:  # the handler's exception, recorded on the job
+        if interrupt.reason is not None:
+            return Interrupted(interrupt.reason)
+        return _failure(exc)
+    finally:
+        interrupt._task = None
+    return Completed(result)
+
+
+def _failure(exc: BaseException | None) -> Failed:
+    if isinstance(exc, Reject):
+        return Failed(exc.reason, "rejected", retryable=False)
+    if isinstance(exc, Retry):
+        return Failed(str(exc), "retry", retryable=True, delay=exc.delay)
+    # Anything else, SystemExit from a handler included, is an ordinary failed attempt:
+    # a handler never takes the worker down.
+    return Failed(f"{type(exc).__name__}: {exc}", "error", retryable=True)
