@@ -9,7 +9,8 @@ from typing import Annotated
 
 import msgspec
 
-_Seconds = Annotated[float, msgspec.Meta(ge=0)]
+# At most 30 days: longer waits are a mistake, and infinity would poison the maths.
+_Seconds = Annotated[float, msgspec.Meta(ge=0, le=30 * 86400)]
 
 
 class BackoffStrategy(StrEnum):

@@ -17,12 +17,12 @@ from jobs.backoff import Backoff
 from jobs.errors import MalformedMessage
 from jobs.model import (
     DEFAULT_QUEUE,
-    SCHEMA_VERSION,
     Job,
     JobType,
     MaxAttempts,
     PriorityValue,
     QueueName,
+    TimeoutSeconds,
     new_job_id,
 )
 
@@ -45,12 +45,12 @@ class Envelope(msgspec.Struct, kw_only=True, omit_defaults=True):
     priority: PriorityValue | None = None
     max_attempts: MaxAttempts | None = None  # None: the handler's default
     backoff: Backoff | None = None  # None: the handler's default
-    timeout: float | None = None
+    timeout: TimeoutSeconds | None = None
     idempotency_key: str | None = None
     correlation_id: str | None = None
     tags: dict[str, str] = msgspec.field(default_factory=dict)
     scheduled_at: datetime | None = None
-    v: int = SCHEMA_VERSION
+    v: int = 1  # absent means 1: only later versions must say so
 
     @classmethod
     def of(cls, job: Job) -> Envelope:

@@ -24,6 +24,7 @@ JobType = Annotated[str, msgspec.Meta(pattern=TYPE_PATTERN)]
 QueueName = Annotated[str, msgspec.Meta(pattern=QUEUE_PATTERN)]
 PriorityValue = Annotated[int, msgspec.Meta(ge=0, le=4)]
 MaxAttempts = Annotated[int, msgspec.Meta(ge=1, le=100)]
+TimeoutSeconds = Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)]
 
 
 def new_job_id() -> str:
@@ -58,7 +59,7 @@ class Job(msgspec.Struct, kw_only=True):
     attempt: int = 0  # attempts started so far; the running one included
     max_attempts: MaxAttempts | None = None  # None: the handler's default
     backoff: Backoff | None = None  # None: the handler's default
-    timeout: float | None = None
+    timeout: TimeoutSeconds | None = None
     scheduled_at: datetime | None = None  # when a delayed or retrying job may run next
     depends_on: list[str] = msgspec.field(default_factory=list)
     idempotency_key: str | None = None

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from jobs.durations import parse_duration
 from jobs.errors import ConfigurationError
+from jobs.model import is_valid_queue
 
 
 class QueueType(StrEnum):
@@ -70,6 +71,13 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.namespace or not all(c.isalnum() or c in "-_." for c in self.namespace):
             raise ConfigurationError(f"namespace {self.namespace!r}: use letters, digits, -_.")
+        bad = [q for q in self.queues if not is_valid_queue(q)]
+        if not self.queues or bad:
+            raise ConfigurationError(
+                f"queues {list(self.queues)!r}: names must match [a-z0-9_.-]{{1,64}}"
+            )
+        if self.delivery_limit < 1:
+            raise ConfigurationError("delivery_limit must be at least 1")
         if self.concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
         if self.prefetch is not None and self.prefetch < 1:

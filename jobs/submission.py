@@ -16,6 +16,7 @@ from jobs.model import (
     MaxAttempts,
     PriorityValue,
     QueueName,
+    TimeoutSeconds,
     new_job_id,
     utcnow,
 )
@@ -37,7 +38,7 @@ class Submission(msgspec.Struct, kw_only=True, frozen=True):
     scheduled_at: datetime | None = None
     max_attempts: MaxAttempts | None = None
     backoff: Backoff | None = None
-    timeout: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    timeout: TimeoutSeconds | None = None
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
     correlation_id: Annotated[str, msgspec.Meta(max_length=256)] | None = None
     tags: _Tags = msgspec.field(default_factory=dict)
