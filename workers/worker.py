@@ -34,6 +34,7 @@ class Worker:
         self.registry = Registry()
         self._runtime: Runtime | None = None
         self._stop: asyncio.Event | None = None
+        self._ready: asyncio.Event | None = None
 
     def handler(
         self,
@@ -69,11 +70,13 @@ class Worker:
         store = store_from_url(settings.store_url)
         await store.open()
         self._stop = asyncio.Event()
+        ready = self._ready_event()
         try:
             async with BrokerSession.open(settings, name=self.name) as session:
                 runtime = Runtime(self.registry, settings, store, session)
                 self._runtime = runtime
                 await runtime.start()
+                ready.set()
                 if handle_signals:
                     _on_signals(self.stop)
                 try:
@@ -83,8 +86,24 @@ class Worker:
                         _on_signals(None)
                     await runtime.stop(settings.shutdown_timeout)
         finally:
-            self._runtime = None
+            self._runtime = self._ready = None
             await store.close()
+
+    async def wait_ready(self) -> None:
+        """Return once `run` consumes its queues (for tests and embedding)."""
+        await self._ready_event().wait()
+
+    def _ready_event(self) -> asyncio.Event:
+        # Made per run (and by whichever of run/wait_ready comes first), so that a Worker
+        # object can be run again on another event loop.
+        if self._ready is None:
+            self._ready = asyncio.Event()
+        return self._ready
+
+    @property
+    def id(self) -> str | None:
+        """The running worker's id (as recorded on the jobs it runs), or None."""
+        return self._runtime.id if self._runtime is not None else None
 
     def stop(self) -> None:
         """Ask a running `run` to stop gracefully."""

@@ -1,0 +1,210 @@
+"""Fixtures for tests against the real RabbitMQ: a fresh namespace per test, torn down after."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from broker import BrokerSession, Producer, queue_depth
+from jobs import TERMINAL_STATES, Job, JobState, Settings
+from jobs.store import SQLiteStore
+from tests.conditions import eventually
+from topology import DELAY_TIERS_MS, Names
+from workers import Worker
+
+AMQP_URL = os.environ.get("LEVERET_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _broker_reachable() -> str | None:
+    async def probe() -> None:
+        connection = await aio_pika.connect(AMQP_URL, timeout=5)
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _rabbitmq() -> None:
+    problem = _broker_reachable()
+    if problem is None:
+        return
+    message = (
+        f"RabbitMQ is not reachable at {AMQP_URL} ({problem}); "
+        "start it with `rabbitmq-server -detached`"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(f"SKIPPING INTEGRATION TESTS: {message}")
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/leveret.db"
+
+
+@pytest.fixture
+def settings(namespace: str, store_url: str) -> Settings:
+    return Settings(
+        amqp_url=AMQP_URL,
+        store_url=store_url,
+        namespace=namespace,
+        concurrency=4,
+        shutdown_timeout=5.0,
+        publish_timeout=5.0,
+    )
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[SQLiteStore]:
+    opened = SQLiteStore.from_url(store_url)
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def session(settings: Settings) -> AsyncIterator[BrokerSession]:
+    async with BrokerSession.open(settings, name="leveret-tests") as opened:
+        yield opened
+        await _delete_namespace(opened, ["default", "alpha", "beta"])
+
+
+@pytest.fixture
+async def producer(store: SQLiteStore, session: BrokerSession) -> Producer:
+    return Producer(store, session.router)
+
+
+async def _delete_namespace(session: BrokerSession, queues: list[str]) -> None:
+    """Delete every queue and exchange a test could have declared under its namespace."""
+    names = session.names
+    channel = await session.consuming.channel()
+    doomed = [names.delay_queue(ms) for ms in DELAY_TIERS_MS]
+    doomed += [names.work_queue(q) for q in queues] + [names.dead_letter_queue(q) for q in queues]
+    for queue in doomed:
+        await channel.queue_delete(queue)
+    for exchange in (
+        names.jobs_exchange,
+        names.delay_exchange,
+        names.dead_letter_exchange,
+        names.events_exchange,
+        names.control_exchange,
+    ):
+        await channel.exchange_delete(exchange)
+    await channel.close()
+
+
+@asynccontextmanager
+async def running(worker: Worker, settings: Settings) -> AsyncIterator[Worker]:
+    """Run `worker` in this process for the duration of the block, then stop it."""
+    task = asyncio.create_task(worker.run(settings))
+    ready = asyncio.create_task(worker.wait_ready())
+    done, _ = await asyncio.wait({task, ready}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        ready.cancel()
+        task.result()  # raises what made run() return
+    assert ready in done, "worker did not start within 15s"
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def job_state(store: SQLiteStore, job_id: str) -> Job:
+    job = await store.get(job_id)
+    assert job is not None, f"job {job_id} is not in the store"
+    return job
+
+
+async def until_state(
+    store: SQLiteStore, job_id: str, states: frozenset[JobState] | JobState, timeout: float = 15.0
+) -> Job:
+    wanted = frozenset({states}) if isinstance(states, JobState) else states
+    return await eventually(
+        lambda: job_state(store, job_id),
+        lambda job: job.state in wanted,
+        timeout=timeout,
+        what=f"job {job_id} in {sorted(wanted)}",
+    )
+
+
+async def until_finished(store: SQLiteStore, job_id: str, timeout: float = 15.0) -> Job:
+    return await until_state(store, job_id, TERMINAL_STATES, timeout)
+
+
+async def depth(session: BrokerSession, queue_name: str) -> int:
+    ready, _ = await queue_depth(session.consuming, queue_name)
+    return ready
+
+
+class WorkerProcess:
+    """A `leveret worker` started as its own OS process, as a user would."""
+
+    def __init__(self, settings: Settings, target: str, *extra: str) -> None:
+        env = {
+            **os.environ,
+            "LEVERET_AMQP_URL": settings.amqp_url,
+            "LEVERET_STORE_URL": settings.store_url,
+            "LEVERET_NAMESPACE": settings.namespace,
+            "PYTHONPATH": str(ROOT),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "leveret", "worker", target, "--log-level", "INFO", *extra],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        if self.process.poll() is None:
+            self.process.kill()
+        out, _ = self.process.communicate(timeout=10)
+        return out.decode(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def worker_processes() -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for process in started:
+        process.stop()
+
+
+async def until_consumers(session: BrokerSession, queue_name: str, count: int) -> None:
+    await eventually(
+        lambda: queue_depth(session.consuming, queue_name),
+        lambda result: result[1] >= count,
+        timeout=20,
+        what=f"{count} consumer(s) on {queue_name}",
+    )
+
+
+def names_of(settings: Settings) -> Names:
+    return Names(settings.namespace)

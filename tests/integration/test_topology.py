@@ -1,0 +1,80 @@
+"""Declaring the topology: idempotent, mismatches named, quorum queues as a deploy choice."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from broker import BrokerSession, Producer
+from jobs import JobState, QueueType, Settings, TopologyMismatch
+from jobs.store import SQLiteStore
+from tests.integration.conftest import running, until_state
+from topology import Names, QueueOptions, declare, full_topology
+
+
+async def test_declaring_twice_is_harmless(session: BrokerSession, settings: Settings) -> None:
+    spec = full_topology(Names(settings.namespace), ("default",), session.options)
+    await declare(session.publishing, spec)
+    await declare(session.publishing, spec)
+
+
+async def test_mismatched_queue_fails_naming_queue_and_argument(
+    session: BrokerSession, settings: Settings
+) -> None:
+    names = Names(settings.namespace)
+    channel = await session.publishing.channel()
+    await channel.declare_queue(
+        names.work_queue("default"),
+        durable=True,
+        arguments={"x-max-priority": 9, "x-dead-letter-exchange": names.dead_letter_exchange},
+    )
+    await channel.close()
+
+    with pytest.raises(TopologyMismatch) as raised:
+        await session.router.ensure_queue("default")
+
+    assert raised.value.name == names.work_queue("default")
+    assert raised.value.argument == "x-max-priority"
+    assert names.work_queue("default") in str(raised.value)
+
+
+async def test_quorum_queues_run_and_retry_jobs(settings: Settings, store: SQLiteStore) -> None:
+    from jobs import Backoff
+    from leveret.demo import worker
+
+    quorum = dataclasses.replace(settings, queue_type=QueueType.QUORUM, delivery_limit=5)
+    async with BrokerSession.open(quorum, name="leveret-tests") as session:
+        try:
+            assert session.options == QueueOptions(
+                queue_type=QueueType.QUORUM,
+                delivery_limit=5,
+                broker_major=session.options.broker_major,
+            )
+            producer = Producer(store, session.router)
+            echo = await producer.submit("echo", "replicated")
+            flaky = await producer.submit(
+                "flaky", {"fail_times": 1}, backoff=Backoff(initial=0.1, jitter=False)
+            )
+            async with running(worker, quorum):
+                done = await until_state(store, echo.id, JobState.COMPLETED)
+                retried = await until_state(store, flaky.id, JobState.COMPLETED)
+            assert done.result == "replicated"
+            assert retried.attempt == 2
+
+            # The work queue really is a quorum queue: redeclaring it as classic is refused.
+            channel = await session.publishing.channel()
+            with pytest.raises(Exception, match=r"x-queue-type|inequivalent"):
+                await channel.declare_queue(session.names.work_queue("default"), durable=True)
+        finally:
+            channel = await session.consuming.channel()
+            for name in [
+                session.names.work_queue("default"),
+                session.names.dead_letter_queue("default"),
+            ]:
+                await channel.queue_delete(name)
+            from topology import DELAY_TIERS_MS
+
+            for ms in DELAY_TIERS_MS:
+                await channel.queue_delete(session.names.delay_queue(ms))
+            await channel.close()
