@@ -10,6 +10,9 @@ from jobs.errors import BrokerUnavailable
 from jobs.settings import mask_url
 
 CONNECT_TIMEOUT = 10.0
+# Seconds between reconnect attempts (aio-pika waits 5 by default): a short outage should
+# cost a worker about a second of work, not five.
+RECONNECT_INTERVAL = 1.0
 
 
 async def connect(url: str, *, name: str) -> AbstractRobustConnection:
@@ -20,7 +23,10 @@ async def connect(url: str, *, name: str) -> AbstractRobustConnection:
     """
     try:
         return await aio_pika.connect_robust(
-            url, timeout=CONNECT_TIMEOUT, client_properties={"connection_name": name}
+            url,
+            timeout=CONNECT_TIMEOUT,
+            reconnect_interval=RECONNECT_INTERVAL,
+            client_properties={"connection_name": name},
         )
     except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
         raise BrokerUnavailable(mask_url(url), str(exc) or type(exc).__name__) from None

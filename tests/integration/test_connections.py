@@ -1,0 +1,66 @@
+"""Connections cut or stalled for real, through a TCP proxy in front of RabbitMQ."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+from yarl import URL
+
+from broker import BrokerSession, Producer
+from jobs import JobState, PublishTimeout, Settings
+from jobs.store import SQLiteStore
+from tests.integration.conftest import running, until_state
+from tests.proxy import TcpProxy
+from workers import JobContext, Worker
+
+
+@pytest.fixture
+async def proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
+    url = URL(settings.amqp_url)
+    opened = TcpProxy(url.host or "127.0.0.1", url.port or 5672)
+    await opened.start()
+    yield opened
+    await opened.close()
+
+
+def through(settings: Settings, proxy: TcpProxy) -> Settings:
+    url = URL(settings.amqp_url).with_host("127.0.0.1").with_port(proxy.port)
+    return dataclasses.replace(settings, amqp_url=str(url))
+
+
+async def test_worker_keeps_consuming_after_its_connections_are_cut(
+    settings: Settings, store: SQLiteStore, producer: Producer, proxy: TcpProxy
+) -> None:
+    ran: list[str] = []
+    worker = Worker()
+
+    @worker.handler("note")
+    async def note(ctx: JobContext, payload: str) -> str:
+        ran.append(payload)
+        return payload
+
+    async with running(worker, through(settings, proxy)):
+        before = await producer.submit("note", "before")
+        await until_state(store, before.id, JobState.COMPLETED)
+        connections = proxy.connections
+        proxy.cut()
+        after = await producer.submit("note", "after")
+        done = await until_state(store, after.id, JobState.COMPLETED, timeout=30)
+
+    assert proxy.connections > connections  # it really reconnected
+    assert done.worker == (await store.get(before.id)).worker  # type: ignore[union-attr]
+    assert ran == ["before", "after"]
+
+
+async def test_publish_to_a_stalled_broker_times_out(settings: Settings, proxy: TcpProxy) -> None:
+    stalled = dataclasses.replace(through(settings, proxy), publish_timeout=0.5)
+    async with BrokerSession.open(stalled, name="leveret-tests") as session:
+        await session.router.ensure_queue("default")
+        proxy.stall()
+        message = aio_pika.Message(b"{}", content_type="application/json")
+        with pytest.raises(PublishTimeout):
+            await session.publisher.publish(session.names.jobs_exchange, "default", message)
+        proxy.resume()
