@@ -51,11 +51,21 @@ def _run(coro: Any) -> None:
     try:
         asyncio.run(coro)
     except (BrokerUnavailable, StoreUnavailable) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_UNAVAILABLE) from None
     except LeveretError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # aiormq logs every failed connect at ERROR and aio-pika every reconnect at INFO; Leveret
+    # says the same once, in its own words (one line at start-up, a warning on reconnect).
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)
+    logging.getLogger("aio_pika").setLevel(logging.WARNING)
 
 
 def load_worker(target: str) -> Worker:
@@ -90,13 +100,23 @@ def worker(
     shutdown_timeout: Annotated[
         str | None, typer.Option(help="Grace period at shutdown [LEVERET_SHUTDOWN_TIMEOUT].")
     ] = None,
+    publish_timeout: Annotated[
+        str | None, typer.Option(help="Wait for a publish confirm [LEVERET_PUBLISH_TIMEOUT].")
+    ] = None,
+    default_timeout: Annotated[
+        str | None, typer.Option(help="A job's time limit by default [LEVERET_DEFAULT_TIMEOUT].")
+    ] = None,
+    consumer_timeout: Annotated[
+        str | None, typer.Option(help="The broker's consumer_timeout [LEVERET_CONSUMER_TIMEOUT].")
+    ] = None,
+    delivery_limit: Annotated[
+        int | None, typer.Option(help="Quorum queues' delivery limit [LEVERET_DELIVERY_LIMIT].")
+    ] = None,
     burst: Annotated[bool, typer.Option(help="Exit once nothing is left to do.")] = False,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
 ) -> None:
     """Run a worker until SIGTERM or SIGINT (running jobs finish or go back to the queue)."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(log_level)
     sys.path.insert(0, ".")
 
     async def main() -> None:
@@ -109,6 +129,10 @@ def worker(
             concurrency=concurrency,
             prefetch=prefetch,
             shutdown_timeout=shutdown_timeout,
+            publish_timeout=publish_timeout,
+            default_timeout=default_timeout,
+            consumer_timeout=consumer_timeout,
+            delivery_limit=delivery_limit,
         )
         app_worker = load_worker(target or "leveret.demo:worker")
         await app_worker.run(settings, burst=burst, handle_signals=True)

@@ -15,7 +15,13 @@ from broker import BrokerSession, Producer, consuming_channel, epoch_ms, queue_d
 from broker.consumer import unsubscribe
 from jobs.backoff import DEFAULT_BACKOFF
 from jobs.envelope import ATTEMPT_HEADER, NOT_BEFORE_HEADER, Envelope, decode
-from jobs.errors import ConfigurationError, DuplicateJob, MalformedMessage
+from jobs.errors import (
+    ConfigurationError,
+    DuplicateJob,
+    LeveretError,
+    MalformedMessage,
+    StoreError,
+)
 from jobs.model import Job, new_job_id, utcnow
 from jobs.priority import from_amqp
 from jobs.settings import Settings
@@ -37,6 +43,7 @@ _BUSY_STATES = frozenset(
     {JobState.SCHEDULED, JobState.RUNNING, JobState.RETRYING, JobState.DELAYED}
 )
 _DRAIN_POLL = 0.05
+_STORE_PAUSE = 1.0
 
 
 def worker_id() -> str:
@@ -94,11 +101,25 @@ class Runtime:
                     if self._stopping:
                         await self._settler.requeue(message)
                     else:
-                        await self._process(queue, message)
+                        await self._deliver(queue, message)
             finally:
                 self._deliveries.discard(task)
 
         return on_message
+
+    async def _deliver(self, queue: str, message: AbstractIncomingMessage) -> None:
+        """The boundary around one delivery: whatever happens, the message is settled."""
+        try:
+            await self._process(queue, message)
+        except StoreError:
+            # The store is down: hand the message back, after a pause so that a fleet of
+            # workers does not spin on redeliveries while it recovers.
+            log.exception("job store failed; delivery requeued in %gs", _STORE_PAUSE)
+            await asyncio.sleep(_STORE_PAUSE)
+            await self._settler.requeue(message)
+        except Exception:
+            log.exception("unexpected error handling a delivery; rejected to the DLQ")
+            await self._settler.reject(message)
 
     async def _process(self, queue: str, message: AbstractIncomingMessage) -> None:
         headers = message.headers or {}
@@ -126,7 +147,10 @@ class Runtime:
         outcome = await self._run(job, handler)
         ended = await self._settler.finish(message, job, outcome.outcome, outcome.reported)
         if ended is not None and ended.state in TERMINAL_STATES:
-            await self._release_dependents(ended)
+            try:
+                await self._release_dependents(ended)
+            except LeveretError:  # the delivery is settled; a dependent left pending is logged
+                log.exception("job %s: could not release its dependents", ended.id)
 
     async def _start(
         self,

@@ -51,6 +51,10 @@ class Settler:
         """Hand a delivery back to its queue untouched."""
         await _nack(message, requeue=True)
 
+    async def reject(self, message: AbstractIncomingMessage) -> None:
+        """Reject a delivery to its queue's dead-letter exchange (the DLQ), as it is."""
+        await _reject(message)
+
     async def malformed(self, queue: str, message: AbstractIncomingMessage, reason: str) -> None:
         """Send an unreadable message to its queue's DLQ with `reason`, then ack it."""
         log.warning("malformed message on queue %s: %s", queue, reason)

@@ -188,7 +188,10 @@ class SQLiteStore:
         if self._writer is not None:
             return
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"sqlite:///{self.path}", str(exc)) from None
         writer = _Worker(self.path, "leveret-sqlite-writer", transactional=True)
         await asyncio.to_thread(writer.start_and_wait)
         reader = _Worker(self.path, "leveret-sqlite-reader", transactional=False)
