@@ -183,24 +183,25 @@ class Runtime:
         )
         if job is not None:
             return job
-        if redelivered:
+        current = await store.get(envelope.id)
+        if current is None:
+            return await self._record(queue, envelope, changes)
+        if redelivered and current.state in _TAKEOVER_SOURCES:
             # The broker gives a message back only when the channel that held it closed: the
             # worker running it died. The lost attempt counts, so a job that kills its worker
-            # every time ends in the DLQ instead of looping.
-            changes["attempt"] = attempt + 1
-            changes["last_error"] = f"worker running attempt {attempt} was lost"
-            job = await store.transition(
+            # every time ends in the DLQ instead of looping. The count comes from the store,
+            # not the header: a requeued message keeps the header it was first sent with.
+            lost = current.attempt
+            changes["attempt"] = lost + 1
+            changes["last_error"] = f"worker running attempt {lost} was lost"
+            return await store.transition(
                 envelope.id,
                 JobState.RUNNING,
                 sources=_TAKEOVER_SOURCES,
-                attempt=attempt,
+                attempt=lost,
                 changes=changes,
             )
-            if job is not None:
-                return job
-        if await store.get(envelope.id) is not None:
-            return None  # a duplicate, or the job was cancelled or has finished
-        return await self._record(queue, envelope, changes)
+        return None  # a duplicate, or the job was cancelled or has finished
 
     async def _record(self, queue: str, envelope: Envelope, changes: dict[str, Any]) -> Job | None:
         """Store a job first met here (published straight over AMQP), already running."""
