@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 import sys
+import threading
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +17,7 @@ from rich.table import Table
 from jobs.errors import BrokerUnavailable, ConfigurationError, LeveretError, StoreUnavailable
 from jobs.settings import QueueType, Settings
 from workers import Worker
+from workers.runtime import JOB_THREAD_PREFIX
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Leveret: background jobs on RabbitMQ."
@@ -66,6 +69,17 @@ def _configure_logging(level: str) -> None:
     # says the same once, in its own words (one line at start-up, a warning on reconnect).
     logging.getLogger("aiormq").setLevel(logging.CRITICAL)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
+
+
+def _leave_stuck_handler_threads() -> None:
+    # A plain-function handler cannot be stopped, and Python waits for pool threads at exit:
+    # one hung handler would keep a stopped worker alive forever. Its job has already been
+    # handed back to the queue, so leave the thread behind.
+    stuck = [t for t in threading.enumerate() if t.name.startswith(JOB_THREAD_PREFIX)]
+    if any(t.is_alive() for t in stuck):
+        err.print(f"warning: leaving {len(stuck)} unfinished handler thread(s) behind")
+        logging.shutdown()
+        os._exit(0)
 
 
 def load_worker(target: str) -> Worker:
@@ -138,6 +152,7 @@ def worker(
         await app_worker.run(settings, burst=burst, handle_signals=True)
 
     _run(main())
+    _leave_stuck_handler_threads()
 
 
 @topology_app.command("show")

@@ -51,6 +51,10 @@ class Interrupt:
         self.reason: str | None = None
         self._task: asyncio.Future[Any] | None = None
 
+    def watch(self, task: asyncio.Future[Any] | None) -> None:
+        """Cancel `task` when fired (None: the handler is no longer running)."""
+        self._task = task
+
     def fire(self, reason: str) -> None:
         """Stop the handler (if it is running) for `reason`."""
         if self.reason is None:
@@ -77,7 +81,7 @@ async def execute(
         # Plain functions run in the pool; copy_context keeps contextvars (tracing) intact.
         call = functools.partial(contextvars.copy_context().run, handler.fn, ctx, payload)
         task = asyncio.get_running_loop().run_in_executor(executor, call)
-    interrupt._task = task
+    interrupt.watch(task)
     try:
         result = await asyncio.wait_for(asyncio.shield(task), time_limit)
     except TimeoutError:
@@ -95,7 +99,7 @@ async def execute(
             return Interrupted(interrupt.reason)
         return _failure(exc)
     finally:
-        interrupt._task = None
+        interrupt.watch(None)
     return Completed(result)
 
 

@@ -11,8 +11,15 @@ from typing import Any, NamedTuple
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from broker import BrokerSession, Producer, consuming_channel, epoch_ms, queue_depth, subscribe
-from broker.consumer import unsubscribe
+from broker import (
+    BrokerSession,
+    Producer,
+    consuming_channel,
+    epoch_ms,
+    queue_depth,
+    subscribe,
+    unsubscribe,
+)
 from jobs.backoff import DEFAULT_BACKOFF
 from jobs.envelope import ATTEMPT_HEADER, NOT_BEFORE_HEADER, Envelope, decode
 from jobs.errors import (
@@ -43,6 +50,7 @@ _BUSY_STATES = frozenset(
     {JobState.SCHEDULED, JobState.RUNNING, JobState.RETRYING, JobState.DELAYED}
 )
 _DRAIN_POLL = 0.05
+JOB_THREAD_PREFIX = "leveret-job"  # names the threads plain-function handlers run in
 _STORE_PAUSE = 1.0
 
 
@@ -70,7 +78,9 @@ class Runtime:
         self._settler = Settler(store, session.router)
         self._producer = Producer(store, session.router)
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self._executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="leveret-job")
+        self._executor = ThreadPoolExecutor(
+            settings.concurrency, thread_name_prefix=JOB_THREAD_PREFIX
+        )
         self._deliveries: set[asyncio.Task[Any]] = set()
         self._running: dict[str, Interrupt] = {}
         self._stopping = False

@@ -176,10 +176,18 @@ class Settler:
     async def _interrupted(
         self, message: AbstractIncomingMessage, job: Job, outcome: Interrupted
     ) -> Job | None:
-        if outcome.reason != "shutdown":
-            await _ack(message)  # cancelled: the canceller already wrote the state
-            return None
-        # Hand the job back as if this attempt never started, so it does not count.
+        if outcome.reason == "cancelled":
+            # Whoever cancelled it has usually written the state already; if not, write it now.
+            cancelled = await self._store.transition(
+                job.id,
+                JobState.CANCELLED,
+                sources=_RUNNING,
+                attempt=job.attempt,
+                changes={"completed_at": utcnow(), "last_error": "cancelled while running"},
+            )
+            await _ack(message)
+            return cancelled
+        # Shutdown: hand the job back as if this attempt never started, so it does not count.
         back = await self._store.transition(
             job.id,
             JobState.SCHEDULED,

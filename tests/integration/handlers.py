@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Any
 
 from workers import JobContext, Worker
@@ -15,3 +16,9 @@ worker = Worker("leveret-test-handlers")
 async def suicide(ctx: JobContext, payload: Any) -> None:
     """Kill the worker process running it, the way the OOM killer would: no goodbye."""
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@worker.handler("block")
+def block(ctx: JobContext, payload: Any) -> None:
+    """A plain function that blocks its thread for `payload` seconds and cannot be stopped."""
+    time.sleep(float(payload))

@@ -134,3 +134,20 @@ async def test_dependent_of_a_failed_job_is_cancelled(
     assert done.state is JobState.CANCELLED
     assert done.last_error == f"dependency {doomed.id} ended failed"
     assert (await job_state(store, doomed.id)).state is JobState.FAILED
+
+
+async def test_cancelling_a_running_job_stops_its_handler(
+    settings: Settings, store: SQLiteStore, producer: Producer
+) -> None:
+    from leveret.demo import worker
+
+    job = await producer.submit("sleep", {"seconds": 60}, max_attempts=3)
+    async with running(worker, settings):
+        await until_state(store, job.id, JobState.RUNNING)
+        assert worker.cancel_job(job.id)
+        done = await until_finished(store, job.id, timeout=5)
+        assert not worker.cancel_job(job.id)  # nothing of it runs any more
+
+    assert done.state is JobState.CANCELLED
+    assert done.attempt == 1  # not retried
+    assert done.last_error == "cancelled while running"

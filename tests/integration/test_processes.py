@@ -266,3 +266,25 @@ async def test_job_that_kills_its_worker_every_time_is_dead_lettered_not_looped(
         dlq = session.names.dead_letter_queue("default")
         await eventually(lambda: depth(session, dlq), lambda n: n == 1, what="the job in the DLQ")
         assert await depth(session, session.names.work_queue("default")) == 0
+
+
+async def test_stuck_thread_handler_does_not_keep_a_stopped_worker_alive(
+    settings: Settings,
+    store: SQLiteStore,
+    session: BrokerSession,
+    producer: Producer,
+    worker_processes: list[WorkerProcess],
+) -> None:
+    with showing_output(worker_processes):
+        worker = start(worker_processes, settings, "--shutdown-timeout", "0.3s", target=SUICIDAL)
+        await ready(session)
+        job = await producer.submit("block", 600)
+        await until_state(store, job.id, JobState.RUNNING)
+
+        worker.process.send_signal(signal.SIGTERM)
+        assert await until_exit(worker, 15) == 0
+        back = await job_state(store, job.id)
+
+        assert back.state is JobState.SCHEDULED, back
+        assert back.attempt == 0
+        assert await depth(session, session.names.work_queue("default")) == 1
