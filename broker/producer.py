@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,8 +14,6 @@ from jobs.model import Job
 from jobs.states import DLQ_STATES, JobState
 from jobs.store.protocol import JobStore
 from jobs.submission import Submission
-
-log = logging.getLogger(__name__)
 
 
 class Producer:
@@ -40,8 +37,7 @@ class Producer:
         """Submit one job; returns it and whether it is new (False: the idempotency key was
         already used, and the existing job is returned)."""
         job = submission.to_job()
-        if job.depends_on:
-            job = await self._resolve_dependencies(job)
+        await self._check_dependencies(job)
         try:
             await self.store.create(job)
         except DuplicateJob as exc:
@@ -59,7 +55,8 @@ class Producer:
     async def submit_many(self, submissions: Sequence[Submission]) -> list[Job]:
         """Submit several jobs: all are stored or none is; then all are published at once."""
         jobs = [s.to_job() for s in submissions]
-        jobs = [await self._resolve_dependencies(j) if j.depends_on else j for j in jobs]
+        for job in jobs:
+            await self._check_dependencies(job)
         await self.store.create_many(jobs)
         await self._publish_or_forget(jobs)
         return jobs
@@ -92,11 +89,10 @@ class Producer:
             if released is not None:  # only the caller that moved it publishes it
                 await self.publish(released)
 
-    async def _resolve_dependencies(self, job: Job) -> Job:
+    async def _check_dependencies(self, job: Job) -> None:
         for dep in job.depends_on:
             if await self.store.get(dep) is None:
                 raise InvalidJob("depends_on", f"unknown job {dep}")
-        return job
 
     async def _publish_or_forget(self, jobs: Sequence[Job]) -> None:
         runnable = [j for j in jobs if j.state is not JobState.PENDING]

@@ -7,7 +7,7 @@ import asyncio
 import aio_pika
 import aio_pika.exceptions
 import aiormq
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
 
 from jobs.errors import PublishError, PublishNacked, PublishTimeout, Unroutable
 
@@ -26,7 +26,7 @@ class Publisher:
     def __init__(self, connection: AbstractRobustConnection, *, timeout: float) -> None:
         self._connection = connection
         self._timeout = timeout
-        self._channel: AbstractChannel | None = None
+        self._channel: AbstractRobustChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
 
     async def open(self) -> None:
@@ -71,14 +71,19 @@ class Publisher:
                 raise Unroutable(exchange, routing_key) from None
             except aio_pika.exceptions.DeliveryError as exc:
                 raise PublishNacked(f"broker refused the publish: {exc}") from None
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                # The broker closed the channel over a missing exchange (the robust channel
+                # reopens itself): an error of ours, not a connection to wait for.
+                self._exchanges.clear()
+                raise PublishError(f"exchange {exchange!r} does not exist") from None
             except _CONNECTION_ERRORS:
                 # The robust connection is reconnecting: wait for it, then publish again
                 # (bounded by the caller's timeout).
                 self._exchanges.clear()
                 await self._connection.ready()
-                await channel.ready()  # type: ignore[attr-defined]
+                await channel.ready()
 
-    async def _exchange(self, channel: AbstractChannel, name: str) -> AbstractExchange:
+    async def _exchange(self, channel: AbstractRobustChannel, name: str) -> AbstractExchange:
         exchange = self._exchanges.get(name)
         if exchange is None:
             if name == "":

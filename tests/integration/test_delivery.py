@@ -143,3 +143,16 @@ async def test_unroutable_publish_raises(session: BrokerSession) -> None:
     # The channel survives a returned message: the next publish goes through.
     await session.router.ensure_queue("default")
     await session.publisher.publish(session.names.jobs_exchange, "default", message)
+
+
+async def test_publish_to_a_missing_exchange_raises_and_the_channel_recovers(
+    session: BrokerSession,
+) -> None:
+    from jobs import PublishError
+
+    message = aio_pika.Message(b"{}", content_type="application/json")
+    with pytest.raises(PublishError, match="does not exist"):
+        await session.publisher.publish("no-such-exchange", "default", message)
+    await session.router.ensure_queue("default")
+    await session.publisher.publish(session.names.jobs_exchange, "default", message)
+    assert await depth(session, session.names.work_queue("default")) == 1
