@@ -108,9 +108,11 @@ class Settler:
                 job.id, JobState.COMPLETED, sources=_RUNNING, attempt=job.attempt, changes=changes
             )
         except (TypeError, ValueError, msgspec.EncodeError) as exc:
-            error = f"result is not serialisable: {exc}"
+            # The result, or a checkpoint the handler saved, cannot be stored: record the
+            # failure without them, or that write would fail the same way.
+            error = f"result or checkpoint is not serialisable: {exc}"
             failure = Failed(error, "unserialisable", retryable=False)
-            return await self._fail(message, job, failure, reported)
+            return await self._fail(message, job, failure, {})
         await _ack(message)
         return done
 

@@ -151,3 +151,22 @@ async def test_cancelling_a_running_job_stops_its_handler(
     assert done.state is JobState.CANCELLED
     assert done.attempt == 1  # not retried
     assert done.last_error == "cancelled while running"
+
+
+async def test_unserialisable_checkpoint_fails_the_job_cleanly(
+    settings: Settings, store: SQLiteStore, producer: Producer
+) -> None:
+    worker = Worker()
+
+    @worker.handler("odd")
+    async def odd(ctx: JobContext, payload: object) -> str:
+        ctx.save_checkpoint(object())  # msgpack cannot carry an arbitrary object
+        return "fine"
+
+    job = await producer.submit("odd")
+    async with running(worker, settings):
+        done = await until_finished(store, job.id)
+
+    assert done.state is JobState.FAILED
+    assert done.error_category == "unserialisable"
+    assert done.checkpoint is None
