@@ -106,7 +106,9 @@ async def test_job_of_a_killed_worker_completes_on_another_as_its_second_attempt
         assert await depth(session, session.names.work_queue("default")) == 0
 
 
-async def test_sigterm_lets_the_running_job_finish_within_the_grace_period(
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+async def test_stop_signal_lets_the_running_job_finish_within_the_grace_period(
+    stop_signal: signal.Signals,
     settings: Settings,
     store: SQLiteStore,
     session: BrokerSession,
@@ -121,7 +123,7 @@ async def test_sigterm_lets_the_running_job_finish_within_the_grace_period(
         job = await producer.submit("sleep", {"seconds": 1.5})
         await until_state(store, job.id, JobState.RUNNING)
 
-        worker.process.send_signal(signal.SIGTERM)
+        worker.process.send_signal(stop_signal)
         assert await until_exit(worker, 20) == 0
         # The process exits only after it has settled the job: no waiting needed here.
         done = await job_state(store, job.id)
@@ -132,30 +134,6 @@ async def test_sigterm_lets_the_running_job_finish_within_the_grace_period(
         assert ran_in(done, worker), done.worker
         assert await depth(session, session.names.work_queue("default")) == 0
         assert await depth(session, session.names.dead_letter_queue("default")) == 0
-
-
-async def test_sigint_stops_gracefully_like_sigterm(
-    settings: Settings,
-    store: SQLiteStore,
-    session: BrokerSession,
-    producer: Producer,
-    worker_processes: list[WorkerProcess],
-) -> None:
-    with showing_output(worker_processes):
-        worker = start(
-            worker_processes, settings, "--concurrency", "1", "--shutdown-timeout", "20s"
-        )
-        await ready(session)
-        job = await producer.submit("sleep", {"seconds": 1})
-        await until_state(store, job.id, JobState.RUNNING)
-
-        worker.process.send_signal(signal.SIGINT)
-        assert await until_exit(worker, 20) == 0
-        done = await job_state(store, job.id)
-
-        assert done.state is JobState.COMPLETED, done
-        assert done.attempt == 1
-        assert done.result == {"slept": 1.0}
 
 
 @pytest.mark.slow
