@@ -52,8 +52,11 @@ def _rabbitmq() -> None:
 
 
 @pytest.fixture
-def namespace() -> str:
-    return f"t{uuid.uuid4().hex[:10]}"
+async def namespace() -> AsyncIterator[str]:
+    """A fresh namespace; whatever a test declared under it is deleted afterwards."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    await delete_namespace(Names(name), TEST_QUEUES)
 
 
 @pytest.fixture
@@ -85,7 +88,6 @@ async def store(store_url: str) -> AsyncIterator[SQLiteStore]:
 async def session(settings: Settings) -> AsyncIterator[BrokerSession]:
     async with BrokerSession.open(settings, name="leveret-tests") as opened:
         yield opened
-        await _delete_namespace(opened, ["default", "alpha", "beta"])
 
 
 @pytest.fixture
@@ -93,23 +95,27 @@ async def producer(store: SQLiteStore, session: BrokerSession) -> Producer:
     return Producer(store, session.router)
 
 
-async def _delete_namespace(session: BrokerSession, queues: list[str]) -> None:
-    """Delete every queue and exchange a test could have declared under its namespace."""
-    names = session.names
-    channel = await session.consuming.channel()
-    doomed = [names.delay_queue(ms) for ms in DELAY_TIERS_MS]
-    doomed += [names.work_queue(q) for q in queues] + [names.dead_letter_queue(q) for q in queues]
-    for queue in doomed:
-        await channel.queue_delete(queue)
-    for exchange in (
-        names.jobs_exchange,
-        names.delay_exchange,
-        names.dead_letter_exchange,
-        names.events_exchange,
-        names.control_exchange,
-    ):
-        await channel.exchange_delete(exchange)
-    await channel.close()
+TEST_QUEUES = ("default", "alpha", "beta")
+
+
+async def delete_namespace(names: Names, queues: tuple[str, ...]) -> None:
+    """Delete every queue and exchange a test could have declared under `names`."""
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        doomed = [names.delay_queue(ms) for ms in DELAY_TIERS_MS]
+        doomed += [names.work_queue(q) for q in queues]
+        doomed += [names.dead_letter_queue(q) for q in queues]
+        for queue in doomed:
+            await channel.queue_delete(queue)
+        for exchange in (
+            names.jobs_exchange,
+            names.delay_exchange,
+            names.dead_letter_exchange,
+            names.events_exchange,
+            names.control_exchange,
+        ):
+            await channel.exchange_delete(exchange)
 
 
 @asynccontextmanager
@@ -204,7 +210,3 @@ async def until_consumers(session: BrokerSession, queue_name: str, count: int) -
         timeout=20,
         what=f"{count} consumer(s) on {queue_name}",
     )
-
-
-def names_of(settings: Settings) -> Names:
-    return Names(settings.namespace)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import aiormq
 import pytest
 
 from broker import BrokerSession, Producer
 from jobs import JobState, QueueType, Settings, TopologyMismatch
 from jobs.store import SQLiteStore
 from tests.integration.conftest import running, until_state
-from topology import Names, QueueOptions, declare, full_topology
+from topology import Names, declare, full_topology
 
 
 async def test_declaring_twice_is_harmless(session: BrokerSession, settings: Settings) -> None:
@@ -45,36 +46,24 @@ async def test_quorum_queues_run_and_retry_jobs(settings: Settings, store: SQLit
 
     quorum = dataclasses.replace(settings, queue_type=QueueType.QUORUM, delivery_limit=5)
     async with BrokerSession.open(quorum, name="leveret-tests") as session:
-        try:
-            assert session.options == QueueOptions(
-                queue_type=QueueType.QUORUM,
-                delivery_limit=5,
-                broker_major=session.options.broker_major,
-            )
-            producer = Producer(store, session.router)
-            echo = await producer.submit("echo", "replicated")
-            flaky = await producer.submit(
-                "flaky", {"fail_times": 1}, backoff=Backoff(initial=0.1, jitter=False)
-            )
-            async with running(worker, quorum):
-                done = await until_state(store, echo.id, JobState.COMPLETED)
-                retried = await until_state(store, flaky.id, JobState.COMPLETED)
-            assert done.result == "replicated"
-            assert retried.attempt == 2
+        assert session.options.queue_type is QueueType.QUORUM
+        producer = Producer(store, session.router)
+        echo = await producer.submit("echo", "replicated")
+        flaky = await producer.submit(
+            "flaky", {"fail_times": 1}, backoff=Backoff(initial=0.1, jitter=False)
+        )
+        async with running(worker, quorum):
+            done = await until_state(store, echo.id, JobState.COMPLETED)
+            retried = await until_state(store, flaky.id, JobState.COMPLETED)
+        assert done.result == "replicated"
+        assert retried.attempt == 2
 
-            # The work queue really is a quorum queue: redeclaring it as classic is refused.
-            channel = await session.publishing.channel()
-            with pytest.raises(Exception, match=r"x-queue-type|inequivalent"):
-                await channel.declare_queue(session.names.work_queue("default"), durable=True)
-        finally:
-            channel = await session.consuming.channel()
-            for name in [
-                session.names.work_queue("default"),
-                session.names.dead_letter_queue("default"),
-            ]:
-                await channel.queue_delete(name)
-            from topology import DELAY_TIERS_MS
-
-            for ms in DELAY_TIERS_MS:
-                await channel.queue_delete(session.names.delay_queue(ms))
-            await channel.close()
+        # The work queue really is a quorum queue: redeclaring it with the same arguments
+        # but as a classic queue is refused over the queue type.
+        arguments = {"x-dead-letter-exchange": session.names.dead_letter_exchange}
+        arguments["x-delivery-limit"] = 5
+        channel = await session.publishing.channel()
+        with pytest.raises(aiormq.exceptions.ChannelPreconditionFailed, match="x-queue-type"):
+            await channel.declare_queue(
+                session.names.work_queue("default"), durable=True, arguments=arguments
+            )
