@@ -108,11 +108,13 @@ def decode(
         raise MalformedMessage(f"undecodable {kind} body: {exc}") from None
     except RecursionError:
         raise MalformedMessage(f"undecodable {kind} body: too deeply nested") from None
+    # Ids are kept in the canonical lower-case form, so that an API path finds them.
     if envelope.id is not None:
         if not _is_uuid(envelope.id):
             raise MalformedMessage(f"invalid envelope: id {envelope.id[:64]!r} is not a UUID")
+        envelope.id = envelope.id.lower()
     elif message_id and _is_uuid(message_id):
-        envelope.id = message_id
+        envelope.id = message_id.lower()
     else:
         envelope.id = new_job_id()
     if envelope.queue is None:

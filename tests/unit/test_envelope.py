@@ -235,6 +235,11 @@ def test_id_falls_back_to_a_uuid_message_id() -> None:
     assert decode(msgpack({"type": "t"}), message_id=OTHER_ID).id == OTHER_ID
 
 
+def test_upper_case_ids_are_stored_in_canonical_lower_case() -> None:
+    assert decode(msgpack({"type": "t", "id": JOB_ID.upper()})).id == JOB_ID.lower()
+    assert decode(msgpack({"type": "t"}), message_id=OTHER_ID.upper()).id == OTHER_ID.lower()
+
+
 @pytest.mark.parametrize("message_id", [None, "", "order-42", "12345", "not-a-uuid-at-all"])
 def test_id_is_made_fresh_without_a_uuid(message_id: str | None) -> None:
     first = decode(msgpack({"type": "t"}), message_id=message_id).id
