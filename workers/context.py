@@ -7,6 +7,9 @@ import logging
 import threading
 from typing import Any
 
+import msgspec
+
+from jobs.errors import StoreError
 from jobs.model import Job
 from jobs.states import JobState
 from jobs.store.protocol import JobStore
@@ -47,7 +50,8 @@ class _Reporter:
                     await self._store.update(
                         self._job.id, changes, state=JobState.RUNNING, attempt=self._job.attempt
                     )
-                except Exception:  # progress is best effort; the final write carries it
+                except (StoreError, TypeError, ValueError, msgspec.EncodeError):
+                    # Best effort: the attempt's final write carries the values again.
                     log.warning("could not record progress of job %s", self._job.id, exc_info=True)
         finally:
             self._task = None

@@ -9,6 +9,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from broker import (
@@ -50,6 +51,7 @@ _BUSY_STATES = frozenset(
     {JobState.SCHEDULED, JobState.RUNNING, JobState.RETRYING, JobState.DELAYED}
 )
 _DRAIN_POLL = 0.05
+_CHANNEL_GONE = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError)
 JOB_THREAD_PREFIX = "leveret-job"  # names the threads plain-function handlers run in
 _STORE_PAUSE = 1.0
 
@@ -306,7 +308,7 @@ class Runtime:
             for queue, tag in self._consumers.items():
                 try:
                     await unsubscribe(self._channel, self._session.names.work_queue(queue), tag)
-                except Exception:  # the channel may already be gone; its deliveries requeue
+                except _CHANNEL_GONE:  # its deliveries requeue when the channel closes
                     log.warning("could not cancel consumer on %s", queue, exc_info=True)
         pending = set(self._deliveries)
         if pending:
