@@ -1,6 +1,6 @@
 """Talking to RabbitMQ: connections, the confirming publisher, routing, the producer."""
 
-from broker.connection import broker_major_version, connect
+from broker.connection import connect
 from broker.consumer import consuming_channel, queue_depth, subscribe, unsubscribe
 from broker.messages import build_message, epoch_ms, job_headers, job_message
 from broker.producer import Producer
@@ -13,7 +13,6 @@ __all__ = [
     "JobRouter",
     "Producer",
     "Publisher",
-    "broker_major_version",
     "build_message",
     "connect",
     "consuming_channel",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractConnection, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustConnection
 
 from jobs.errors import BrokerUnavailable
 from jobs.settings import mask_url
@@ -30,16 +30,3 @@ async def connect(url: str, *, name: str) -> AbstractRobustConnection:
         )
     except (TimeoutError, OSError, aiormq.exceptions.AMQPError) as exc:
         raise BrokerUnavailable(mask_url(url), str(exc) or type(exc).__name__) from None
-
-
-def broker_major_version(connection: AbstractConnection) -> int:
-    """RabbitMQ's major version, from what the server said when the connection opened."""
-    transport = connection.transport
-    if transport is None:
-        raise BrokerUnavailable("(closed connection)", "not connected")
-    version = transport.connection.server_properties.get("version", b"3")
-    text = version.decode() if isinstance(version, bytes) else str(version)
-    try:
-        return int(text.split(".", 1)[0])
-    except ValueError:
-        return 3

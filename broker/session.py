@@ -9,7 +9,7 @@ from typing import Any
 
 from aio_pika.abc import AbstractRobustConnection
 
-from broker.connection import broker_major_version, connect
+from broker.connection import connect
 from broker.publisher import Publisher
 from broker.router import JobRouter
 from jobs.settings import Settings
@@ -27,15 +27,16 @@ class BrokerSession:
         settings: Settings,
         publishing: AbstractRobustConnection,
         consuming: AbstractRobustConnection,
-        options: QueueOptions,
     ) -> None:
         self.settings = settings
         self.names = Names(settings.namespace)
-        self.options = options
+        self.options = QueueOptions(
+            queue_type=settings.queue_type, delivery_limit=settings.delivery_limit
+        )
         self.publishing = publishing
         self.consuming = consuming
         self.publisher = Publisher(publishing, timeout=settings.publish_timeout)
-        self.router = JobRouter(self.publisher, publishing, self.names, options)
+        self.router = JobRouter(self.publisher, publishing, self.names, self.options)
 
     @classmethod
     @asynccontextmanager
@@ -47,12 +48,7 @@ class BrokerSession:
         except BaseException:
             await publishing.close()
             raise
-        options = QueueOptions(
-            queue_type=settings.queue_type,
-            delivery_limit=settings.delivery_limit,
-            broker_major=broker_major_version(publishing),
-        )
-        session = cls(settings, publishing, consuming, options)
+        session = cls(settings, publishing, consuming)
         try:
             await session._start()
             yield session

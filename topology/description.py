@@ -68,7 +68,6 @@ class QueueOptions:
 
     queue_type: QueueType = QueueType.CLASSIC
     delivery_limit: int = 20
-    broker_major: int = 3  # RabbitMQ's major version: quorum priorities need 4
 
 
 def shared_topology(names: Names, options: QueueOptions) -> TopologySpec:

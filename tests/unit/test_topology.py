@@ -84,7 +84,7 @@ def test_classic_work_queue_has_priorities_and_a_dead_letter_exchange() -> None:
 
 
 def test_quorum_work_queue_has_a_delivery_limit_and_no_priority_argument() -> None:
-    options = QueueOptions(queue_type=QueueType.QUORUM, delivery_limit=7, broker_major=3)
+    options = QueueOptions(queue_type=QueueType.QUORUM, delivery_limit=7)
     work, dlq = queue_topology(NAMES, "emails", options).queues
     assert work.arguments == {
         "x-queue-type": "quorum",
