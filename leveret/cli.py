@@ -45,10 +45,6 @@ QueueKind = Annotated[
 ]
 
 
-def _settings(**flags: Any) -> Settings:
-    return Settings.from_env(**{k: v for k, v in flags.items() if v is not None})
-
-
 def _run(coro: Any) -> None:
     """Run `coro`; a Leveret error is one line on stderr and a trustworthy exit code."""
     try:
@@ -134,7 +130,7 @@ def worker(
     sys.path.insert(0, ".")
 
     async def main() -> None:
-        settings = _settings(
+        settings = Settings.from_env(
             amqp_url=amqp_url,
             store_url=store_url,
             namespace=namespace,
@@ -162,7 +158,7 @@ def topology_show(
     """Print the exchanges, queues and bindings Leveret declares (no broker needed)."""
     from topology import Names, QueueOptions, full_topology
 
-    settings = _settings(namespace=namespace, queues=queues, queue_type=queue_type)
+    settings = Settings.from_env(namespace=namespace, queues=queues, queue_type=queue_type)
     spec = full_topology(
         Names(settings.namespace), settings.queues, QueueOptions(queue_type=settings.queue_type)
     )
@@ -192,7 +188,7 @@ def topology_declare(
     from broker import BrokerSession
 
     async def main() -> None:
-        settings = _settings(
+        settings = Settings.from_env(
             amqp_url=amqp_url, namespace=namespace, queues=queues, queue_type=queue_type
         )
         async with BrokerSession.open(settings, name="leveret-cli") as session:
