@@ -259,7 +259,8 @@ class Runtime:
                 interrupt=interrupt,
             )
         finally:
-            del self._running[job.id]
+            # pop, not del: after a reconnect the same job can briefly run twice here.
+            self._running.pop(job.id, None)
             await reporter.close()
         return _Attempt(outcome, reporter.latest)
 
