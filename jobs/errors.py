@@ -114,6 +114,17 @@ class PublishNacked(PublishError):
     """The broker refused a publish (basic.nack)."""
 
 
+class ConsumerLost(BrokerError):
+    """A worker's consumer on a queue is gone and did not come back (was the queue deleted?)."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(
+            f"the worker lost its consumer on {queue!r} and could not get it back (was the "
+            "queue deleted?); exiting so that a supervisor restarts it"
+        )
+        self.queue = queue
+
+
 class TopologyError(BrokerError):
     """RabbitMQ's exchanges or queues are not what Leveret declares."""
 

@@ -14,7 +14,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jobs.errors import BrokerUnavailable, ConfigurationError, LeveretError, StoreUnavailable
+from jobs.errors import (
+    BrokerUnavailable,
+    ConfigurationError,
+    ConsumerLost,
+    LeveretError,
+    StoreUnavailable,
+)
 from jobs.settings import QueueType, Settings
 from workers import Worker
 from workers.runtime import JOB_THREAD_PREFIX
@@ -49,7 +55,7 @@ def _run(coro: Any) -> None:
     """Run `coro`; a Leveret error is one line on stderr and a trustworthy exit code."""
     try:
         asyncio.run(coro)
-    except (BrokerUnavailable, StoreUnavailable) as exc:
+    except (BrokerUnavailable, StoreUnavailable, ConsumerLost) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_UNAVAILABLE) from None
     except LeveretError as exc:

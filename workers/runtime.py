@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
@@ -25,6 +25,7 @@ from jobs.backoff import DEFAULT_BACKOFF
 from jobs.envelope import ATTEMPT_HEADER, NOT_BEFORE_HEADER, Envelope, decode
 from jobs.errors import (
     ConfigurationError,
+    ConsumerLost,
     DuplicateJob,
     LeveretError,
     MalformedMessage,
@@ -51,6 +52,10 @@ _BUSY_STATES = frozenset(
     {JobState.SCHEDULED, JobState.RUNNING, JobState.RETRYING, JobState.DELAYED}
 )
 _DRAIN_POLL = 0.05
+# How often a worker checks that its consumers still exist, and for how many checks in a row
+# one may be missing (aio-pika restores consumers itself after a reconnect) before giving up.
+CONSUMER_CHECK_INTERVAL = 5.0
+CONSUMER_CHECKS_MISSING = 3
 _CHANNEL_GONE = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError)
 JOB_THREAD_PREFIX = "leveret-job"  # names the threads plain-function handlers run in
 _STORE_PAUSE = 1.0
@@ -268,6 +273,23 @@ class Runtime:
         for dependent in await self._store.dependents(job.id):
             if dependent.state is JobState.PENDING:
                 await self._producer.release_if_ready(dependent)
+
+    async def watch_consumers(self) -> None:
+        """Raise ConsumerLost once a consumer has been missing from an open channel for
+        CONSUMER_CHECKS_MISSING checks in a row: the broker cancelled it (its queue was
+        deleted, say) and it did not come back. Never returns otherwise."""
+        missing: dict[str, int] = {}
+        while True:
+            await asyncio.sleep(CONSUMER_CHECK_INTERVAL)
+            channel = self._channel
+            if channel is None or channel.is_closed:
+                continue  # reconnecting: aio-pika restores the consumers
+            underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
+            consumers = underlay.consumers
+            for queue, tag in self._consumers.items():
+                missing[queue] = 0 if tag in consumers else missing.get(queue, 0) + 1
+                if missing[queue] >= CONSUMER_CHECKS_MISSING:
+                    raise ConsumerLost(queue)
 
     def cancel_job(self, job_id: str) -> bool:
         """Stop the handler running `job_id` here, if any (the caller recorded the state)."""

@@ -65,7 +65,7 @@ class Worker:
         """Consume until `stop()` (or SIGTERM/SIGINT with `handle_signals`); with `burst`,
         return as soon as there is nothing left to do (drain mode, for tests and batch runs).
         Either way running jobs get `settings.shutdown_timeout` seconds to finish, then are
-        handed back to the queue."""
+        handed back to the queue. Raises ConsumerLost when a consumer is gone for good."""
         settings = settings or Settings.from_env()
         store = store_from_url(settings.store_url)
         await store.open()
@@ -80,7 +80,11 @@ class Worker:
                 if handle_signals:
                     _on_signals(self.stop)
                 try:
-                    await _first(self._stop.wait(), runtime.drained() if burst else None)
+                    await _first(
+                        self._stop.wait(),
+                        runtime.watch_consumers(),
+                        runtime.drained() if burst else None,
+                    )
                 finally:
                     if handle_signals:
                         _on_signals(None)

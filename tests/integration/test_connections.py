@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 
@@ -64,3 +65,22 @@ async def test_publish_to_a_stalled_broker_times_out(settings: Settings, proxy: 
         with pytest.raises(PublishTimeout):
             await session.publisher.publish(session.names.jobs_exchange, "default", message)
         proxy.resume()
+
+
+async def test_worker_whose_queue_is_deleted_under_it_stops_with_consumer_lost(
+    settings: Settings, session: BrokerSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobs import ConsumerLost
+    from leveret.demo import worker
+
+    # Check often, so that the test takes a second rather than fifteen.
+    monkeypatch.setattr("workers.runtime.CONSUMER_CHECK_INTERVAL", 0.1)
+    run = asyncio.create_task(worker.run(settings))
+    await worker.wait_ready()
+    channel = await session.consuming.channel()
+    await channel.queue_delete(session.names.work_queue("default"))
+    await channel.close()
+
+    with pytest.raises(ConsumerLost) as raised:
+        await asyncio.wait_for(run, 20)
+    assert raised.value.queue == "default"
