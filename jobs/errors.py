@@ -62,14 +62,6 @@ class DuplicateJob(StoreError):
         self.idempotency_key = idempotency_key
 
 
-class JobNotFound(StoreError):
-    """No job has this id."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"no job {job_id}")
-        self.job_id = job_id
-
-
 # --- broker and topology -----------------------------------------------------------------
 
 

@@ -47,8 +47,3 @@ class Names:
     def dead_letter_queue(self, queue: str) -> str:
         """The DLQ of Leveret queue `queue`."""
         return f"{self.namespace}.dlq.{queue}"
-
-    def queue_of(self, work_queue: str) -> str | None:
-        """The Leveret queue a work-queue name belongs to, or None for another name."""
-        prefix = f"{self.namespace}.q."
-        return work_queue[len(prefix) :] if work_queue.startswith(prefix) else None

@@ -77,6 +77,3 @@ class Registry:
 
     def __iter__(self) -> Iterator[Handler]:
         return iter(self._handlers.values())
-
-    def __len__(self) -> int:
-        return len(self._handlers)

@@ -99,8 +99,3 @@ def test_full_topology_is_the_shared_part_plus_each_queue() -> None:
     names = [q.name for q in spec.queues]
     assert names[-4:] == ["ns.q.a", "ns.dlq.a", "ns.q.b", "ns.dlq.b"]
     assert len(names) == len(DELAY_TIERS_MS) + 4
-
-
-def test_names_round_trip_and_foreign_names() -> None:
-    assert NAMES.queue_of(NAMES.work_queue("x.y")) == "x.y"
-    assert NAMES.queue_of("other.q.x") is None
