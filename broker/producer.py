@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from broker.messages import epoch_ms, job_message
-from broker.router import JobRouter
+from broker.session import BrokerSession
 from jobs.envelope import Envelope
 from jobs.errors import DuplicateJob, InvalidJob
+from jobs.events import EventName
 from jobs.model import Job
 from jobs.states import DLQ_STATES, JobState
 from jobs.store.protocol import JobStore
@@ -24,9 +25,10 @@ class Producer:
     a job is never left half-created.
     """
 
-    def __init__(self, store: JobStore, router: JobRouter) -> None:
+    def __init__(self, store: JobStore, session: BrokerSession) -> None:
         self.store = store
-        self.router = router
+        self.router = session.router
+        self.events = session.events
 
     async def submit(self, type: str, payload: Any = None, **options: Any) -> Job:
         """Submit a job of `type`; `options` are the fields of jobs.submission.Submission."""
@@ -48,6 +50,7 @@ class Producer:
                 raise
             return existing, False
         await self._publish_or_forget([job])
+        self.events.emit(EventName.CREATED, job)
         if job.state is JobState.PENDING:
             await self.release_if_ready(job)
         return job, True
@@ -59,6 +62,11 @@ class Producer:
             await self._check_dependencies(job)
         await self.store.create_many(jobs)
         await self._publish_or_forget(jobs)
+        for job in jobs:
+            self.events.emit(EventName.CREATED, job)
+        for job in jobs:
+            if job.state is JobState.PENDING:
+                await self.release_if_ready(job)
         return jobs
 
     async def publish(self, job: Job) -> None:
@@ -75,12 +83,15 @@ class Producer:
         for dep_id, dep in zip(job.depends_on, deps, strict=True):
             if dep is None or dep.state in _NEVER_COMPLETES:
                 ended = "was deleted" if dep is None else f"ended {dep.state}"
-                await self.store.transition(
+                cancelled = await self.store.transition(
                     job.id,
                     JobState.CANCELLED,
                     sources=frozenset({JobState.PENDING}),
                     changes={"last_error": f"dependency {dep_id} {ended}"},
                 )
+                if cancelled is not None:
+                    self.events.emit(EventName.CANCELLED, cancelled)
+                    await self.release_dependents(cancelled)
                 return
         if all(d is not None and d.state is JobState.COMPLETED for d in deps):
             released = await self.store.transition(
@@ -88,6 +99,13 @@ class Producer:
             )
             if released is not None:  # only the caller that moved it publishes it
                 await self.publish(released)
+                self.events.emit(EventName.SCHEDULED, released)
+
+    async def release_dependents(self, job: Job) -> None:
+        """Move on the pending jobs that wait for `job`, which has just ended."""
+        for dependent in await self.store.dependents(job.id):
+            if dependent.state is JobState.PENDING:
+                await self.release_if_ready(dependent)
 
     async def _check_dependencies(self, job: Job) -> None:
         for dep in job.depends_on:

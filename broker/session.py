@@ -1,4 +1,5 @@
-"""What a Leveret process holds open on RabbitMQ: two connections, a publisher, a router."""
+"""What a Leveret process holds open on RabbitMQ: two connections, a publisher, a router,
+and the events it announces."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from aio_pika.abc import AbstractRobustConnection
 
 from broker.connection import connect
+from broker.events import EventPublisher
 from broker.publisher import Publisher
 from broker.router import JobRouter
 from jobs.settings import Settings
@@ -37,6 +39,7 @@ class BrokerSession:
         self.consuming = consuming
         self.publisher = Publisher(publishing, timeout=settings.publish_timeout)
         self.router = JobRouter(self.publisher, publishing, self.names, self.options)
+        self.events = EventPublisher(publishing, self.names)
 
     @classmethod
     @asynccontextmanager
@@ -53,6 +56,7 @@ class BrokerSession:
             await session._start()
             yield session
         finally:
+            await session.events.close()
             await session.publisher.close()
             await consuming.close()
             await publishing.close()
@@ -60,6 +64,7 @@ class BrokerSession:
     async def _start(self) -> None:
         await declare(self.publishing, shared_topology(self.names, self.options))
         await self.publisher.open()
+        await self.events.open()
         # After a reconnect the broker may have lost non-durable state or been reset:
         # declare again before the next publish.
         self.publishing.reconnect_callbacks.add(self._on_reconnect)

@@ -2,6 +2,7 @@
 
 from topology.declare import declare
 from topology.description import (
+    LISTENER_ARGUMENTS,
     TIER_HEADER,
     BindingSpec,
     ExchangeKind,
@@ -18,6 +19,7 @@ from topology.tiers import DELAY_TIERS_MS, tier_for
 
 __all__ = [
     "DELAY_TIERS_MS",
+    "LISTENER_ARGUMENTS",
     "TIER_HEADER",
     "BindingSpec",
     "ExchangeKind",

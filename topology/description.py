@@ -70,6 +70,11 @@ class QueueOptions:
     delivery_limit: int = 20
 
 
+# A listener (a gateway's event stream, a worker's control queue) that falls behind loses
+# its oldest messages rather than filling the broker's memory.
+LISTENER_ARGUMENTS: dict[str, Any] = {"x-max-length": 100_000, "x-overflow": "drop-head"}
+
+
 def shared_topology(names: Names, options: QueueOptions) -> TopologySpec:
     """The exchanges and delay tiers every deployment has, whatever its queues."""
     exchanges = (

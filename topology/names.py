@@ -47,3 +47,8 @@ class Names:
     def dead_letter_queue(self, queue: str) -> str:
         """The DLQ of Leveret queue `queue`."""
         return f"{self.namespace}.dlq.{queue}"
+
+    def listener_queue(self, exchange: str, owner: str) -> str:
+        """The exclusive queue by which process `owner` listens to `exchange` (events or
+        control); it goes away with the process's connection."""
+        return f"{self.namespace}.listen.{exchange}.{owner}"

@@ -9,7 +9,9 @@ from typing import Any
 
 import msgspec
 
+from broker.events import EventPublisher
 from jobs.errors import StoreError
+from jobs.events import EventName
 from jobs.model import Job
 from jobs.states import JobState
 from jobs.store.protocol import JobStore
@@ -18,12 +20,16 @@ log = logging.getLogger(__name__)
 
 
 class _Reporter:
-    """Writes progress and checkpoints in the background, coalescing: while one write is in
-    flight, newer values replace older ones, and only the latest is written next."""
+    """Writes progress and checkpoints in the background, and announces progress. It
+    coalesces: while one write is in flight, newer values replace older ones, and only the
+    latest is written next."""
 
-    def __init__(self, store: JobStore, job: Job, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, store: JobStore, job: Job, events: EventPublisher, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._store = store
         self._job = job
+        self._events = events
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self._pending: dict[str, Any] = {}
@@ -47,9 +53,12 @@ class _Reporter:
             while self._pending:
                 changes, self._pending = self._pending, {}
                 try:
-                    await self._store.update(
+                    written = await self._store.update(
                         self._job.id, changes, state=JobState.RUNNING, attempt=self._job.attempt
                     )
+                    if written and "progress" in changes:
+                        progressed = msgspec.structs.replace(self._job, **self.latest)
+                        self._events.emit(EventName.PROGRESS, progressed)
                 except (StoreError, TypeError, ValueError, msgspec.EncodeError):
                     # Best effort: the attempt's final write carries the values again.
                     log.warning("could not record progress of job %s", self._job.id, exc_info=True)
@@ -103,7 +112,7 @@ class JobContext:
         self._reporter.report({"checkpoint": value})
 
 
-def make_context(store: JobStore, job: Job) -> tuple[JobContext, _Reporter]:
+def make_context(store: JobStore, job: Job, events: EventPublisher) -> tuple[JobContext, _Reporter]:
     """A context for `job` and the reporter whose unwritten values the worker must keep."""
-    reporter = _Reporter(store, job, asyncio.get_running_loop())
+    reporter = _Reporter(store, job, events, asyncio.get_running_loop())
     return JobContext(job, reporter), reporter

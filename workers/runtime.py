@@ -21,6 +21,7 @@ from broker import (
     subscribe,
     unsubscribe,
 )
+from broker.control import CancelJob, Command, listen_commands
 from jobs.backoff import DEFAULT_BACKOFF
 from jobs.envelope import ATTEMPT_HEADER, NOT_BEFORE_HEADER, Envelope, decode
 from jobs.errors import (
@@ -31,6 +32,7 @@ from jobs.errors import (
     MalformedMessage,
     StoreError,
 )
+from jobs.events import EventName, event_for
 from jobs.model import Job, new_job_id, utcnow
 from jobs.priority import from_amqp
 from jobs.settings import Settings
@@ -83,7 +85,8 @@ class Runtime:
         self._store = store
         self._session = session
         self._settler = Settler(store, session.router)
-        self._producer = Producer(store, session.router)
+        self._producer = Producer(store, session)
+        self._events = session.events
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._executor = ThreadPoolExecutor(
             settings.concurrency, thread_name_prefix=JOB_THREAD_PREFIX
@@ -106,6 +109,7 @@ class Runtime:
         for queue in self.queues:
             name = self._session.names.work_queue(queue)
             self._consumers[queue] = await subscribe(self._channel, name, self._consumer_for(queue))
+        await listen_commands(self._session.consuming, self._session.names, self._on_command)
         log.info("worker %s consuming %s", self.id, ", ".join(self.queues))
 
     def _consumer_for(self, queue: str) -> Any:
@@ -161,11 +165,17 @@ class Runtime:
         if job is None:
             await self._settler.skip(message)
             return
+        self._events.emit(EventName.STARTED, job)
         outcome = await self._run(job, handler)
         ended = await self._settler.finish(message, job, outcome.outcome, outcome.reported)
-        if ended is not None and ended.state in TERMINAL_STATES:
+        if ended is None:
+            return
+        event = event_for(ended.state)
+        if event is not None:
+            self._events.emit(event, ended)
+        if ended.state in TERMINAL_STATES:
             try:
-                await self._release_dependents(ended)
+                await self._producer.release_dependents(ended)
             except LeveretError:  # the delivery is settled; a dependent left pending is logged
                 log.exception("job %s: could not release its dependents", ended.id)
 
@@ -251,7 +261,7 @@ class Runtime:
             return _Attempt(Failed(job.last_error or "worker lost", "lost", retryable=True), {})
         limit = job.timeout or handler.timeout or self._settings.default_timeout
         time_limit = min(limit, self._settings.consumer_timeout)
-        ctx, reporter = make_context(self._store, job)
+        ctx, reporter = make_context(self._store, job, self._events)
         interrupt = Interrupt()
         self._running[job.id] = interrupt
         try:
@@ -269,11 +279,6 @@ class Runtime:
             await reporter.close()
         return _Attempt(outcome, reporter.latest)
 
-    async def _release_dependents(self, job: Job) -> None:
-        for dependent in await self._store.dependents(job.id):
-            if dependent.state is JobState.PENDING:
-                await self._producer.release_if_ready(dependent)
-
     async def watch_consumers(self) -> None:
         """Raise ConsumerLost once a consumer has been missing from an open channel for
         CONSUMER_CHECKS_MISSING checks in a row: the broker cancelled it (its queue was
@@ -290,6 +295,10 @@ class Runtime:
                 missing[queue] = 0 if tag in consumers else missing.get(queue, 0) + 1
                 if missing[queue] >= CONSUMER_CHECKS_MISSING:
                     raise ConsumerLost(queue)
+
+    def _on_command(self, command: Command) -> None:
+        if isinstance(command, CancelJob) and self.cancel_job(command.job_id):
+            log.info("job %s: cancelled while running", command.job_id)
 
     def cancel_job(self, job_id: str) -> bool:
         """Stop the handler running `job_id` here, if any (the caller recorded the state)."""

@@ -92,7 +92,7 @@ async def session(settings: Settings) -> AsyncIterator[BrokerSession]:
 
 @pytest.fixture
 async def producer(store: SQLiteStore, session: BrokerSession) -> Producer:
-    return Producer(store, session.router)
+    return Producer(store, session)
 
 
 TEST_QUEUES = ("default", "alpha", "beta")

@@ -47,7 +47,7 @@ async def test_quorum_queues_run_and_retry_jobs(settings: Settings, store: SQLit
     quorum = dataclasses.replace(settings, queue_type=QueueType.QUORUM, delivery_limit=5)
     async with BrokerSession.open(quorum, name="leveret-tests") as session:
         assert session.options.queue_type is QueueType.QUORUM
-        producer = Producer(store, session.router)
+        producer = Producer(store, session)
         echo = await producer.submit("echo", "replicated")
         flaky = await producer.submit(
             "flaky", {"fail_times": 1}, backoff=Backoff(initial=0.1, jitter=False)
