@@ -27,6 +27,7 @@ class Producer:
 
     def __init__(self, store: JobStore, session: BrokerSession) -> None:
         self.store = store
+        self.session = session
         self.router = session.router
         self.events = session.events
 

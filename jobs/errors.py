@@ -28,6 +28,25 @@ class InvalidJob(LeveretError, ValueError):
         self.message = message
 
 
+class JobNotFound(LeveretError, LookupError):
+    """No job has this id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class WrongState(LeveretError):
+    """The job's state does not allow what was asked (cancel a finished job, retry a
+    running one)."""
+
+    def __init__(self, job_id: str, state: str, action: str) -> None:
+        super().__init__(f"cannot {action} job {job_id}: it is {state}")
+        self.job_id = job_id
+        self.state = state
+        self.action = action
+
+
 class MalformedMessage(LeveretError):
     """An AMQP message is not a Leveret envelope; it goes to the DLQ with this reason."""
 

@@ -1,0 +1,11 @@
+"""The `leveret` command line: one module per group of commands, registered on import."""
+
+from leveret.cli import topology, worker
+from leveret.cli.app import app
+
+__all__ = ["app", "main", "topology", "worker"]
+
+
+def main() -> None:
+    """Entry point of the `leveret` console script."""
+    app()

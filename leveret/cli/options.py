@@ -1,0 +1,58 @@
+"""What every `leveret` command shares: option types, exit codes, errors as one line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from jobs.errors import BrokerUnavailable, ConsumerLost, LeveretError, StoreUnavailable
+from jobs.settings import QueueType
+
+err = Console(stderr=True)
+
+EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 3
+
+AmqpUrl = Annotated[str | None, typer.Option("--amqp-url", help="RabbitMQ URL [LEVERET_AMQP_URL].")]
+StoreUrl = Annotated[
+    str | None, typer.Option("--store-url", help="Job store URL [LEVERET_STORE_URL].")
+]
+Namespace = Annotated[
+    str | None,
+    typer.Option("--namespace", help="Prefix of exchanges and queues [LEVERET_NAMESPACE]."),
+]
+Queues = Annotated[
+    str | None, typer.Option("--queues", "-q", help="Comma-separated queues [LEVERET_QUEUES].")
+]
+QueueKind = Annotated[
+    QueueType | None, typer.Option("--queue-type", help="classic or quorum [LEVERET_QUEUE_TYPE].")
+]
+LogLevel = Annotated[str, typer.Option(help="Logging level.")]
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run `coro`; a Leveret error is one line on stderr and a trustworthy exit code."""
+    try:
+        asyncio.run(coro)
+    except (BrokerUnavailable, StoreUnavailable, ConsumerLost) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
+    except LeveretError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at `level`, with the AMQP libraries' noise turned down."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # aiormq logs every failed connect at ERROR and aio-pika every reconnect at INFO; Leveret
+    # says the same once, in its own words (one line at start-up, a warning on reconnect).
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)
+    logging.getLogger("aio_pika").setLevel(logging.WARNING)

@@ -1,0 +1,3 @@
+"""`leveret topology show|declare`: what Leveret declares on RabbitMQ."""
+
+from __future__ import annotations
