@@ -1,7 +1,13 @@
 """Talking to RabbitMQ: connections, the confirming publisher, routing, the producer."""
 
 from broker.connection import connect
-from broker.consumer import consuming_channel, queue_depth, subscribe, unsubscribe
+from broker.consumer import (
+    consuming_channel,
+    purge_queue,
+    queue_depth,
+    subscribe,
+    unsubscribe,
+)
 from broker.messages import build_message, epoch_ms, job_headers, job_message
 from broker.producer import Producer
 from broker.publisher import Publisher
@@ -19,6 +25,7 @@ __all__ = [
     "epoch_ms",
     "job_headers",
     "job_message",
+    "purge_queue",
     "queue_depth",
     "subscribe",
     "unsubscribe",

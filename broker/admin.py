@@ -68,19 +68,21 @@ class JobAdmin:
         if retried is None:  # it moved on meanwhile (retried by someone else, deleted)
             latest = await self._get(job_id)
             raise WrongState(job_id, latest.state, "retry")
+        await self._session.events.announce(EventName.RETRIED, retried)
         try:
             await self._producer.publish(retried)
         except PublishError:
             # Scheduled with no message would wait for ever: park it where a retry can be
             # asked for again, and say why.
-            await self._store.transition(
+            parked = await self._store.transition(
                 job_id,
                 JobState.CANCELLED,
                 sources=frozenset({JobState.SCHEDULED}),
                 changes={"last_error": "retry not sent: the broker did not take it"},
             )
+            if parked is not None:
+                self._session.events.emit(EventName.CANCELLED, parked)
             raise
-        self._session.events.emit(EventName.RETRIED, retried)
         return retried
 
     async def delete(self, job_id: str) -> None:

@@ -50,3 +50,17 @@ async def queue_depth(connection: AbstractRobustConnection, queue_name: str) -> 
             await channel.close()
     result = declared.declaration_result
     return result.message_count or 0, result.consumer_count or 0
+
+
+async def purge_queue(connection: AbstractRobustConnection, queue_name: str) -> int:
+    """Remove every ready message of `queue_name`; how many there were (0 if no queue)."""
+    channel = await connection.channel(publisher_confirms=False)
+    try:
+        queue = await channel.declare_queue(queue_name, passive=True)
+        result = await queue.purge()
+    except aiormq.exceptions.ChannelNotFoundEntity:
+        return 0
+    finally:
+        if not channel.is_closed:
+            await channel.close()
+    return int(result.message_count or 0)

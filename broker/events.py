@@ -27,6 +27,13 @@ _CONNECTION_ERRORS = (
 )
 CAPACITY = 10_000
 _FLUSH_TIMEOUT = 2.0
+_ANNOUNCE_TIMEOUT = 1.0
+
+
+def _message(event: JobEvent) -> aio_pika.Message:
+    return aio_pika.Message(
+        _ENCODER.encode(event), content_type=MSGPACK, message_id=event.id, type=str(event.name)
+    )
 
 
 def routing_key(event: JobEvent) -> str:
@@ -60,10 +67,25 @@ class EventPublisher:
 
     def emit(self, name: EventName, job: Job) -> None:
         """Announce that `job` (as it now stands) went through `name`. Never waits."""
-        if self._task is None:
+        if self._task is not None:
+            self._enqueue(JobEvent.of(name, job))
+
+    async def announce(self, name: EventName, job: Job) -> None:
+        """Announce now, ahead of whatever the caller publishes next: a job's `created`
+        must reach listeners before its worker can say `started`. Without confirms this
+        costs a socket write, not a round trip; on trouble the event joins the queue."""
+        if self._exchange is None or self._task is None:
             return
+        event = JobEvent.of(name, job)
         try:
-            self._queue.put_nowait(JobEvent.of(name, job))
+            async with asyncio.timeout(_ANNOUNCE_TIMEOUT):
+                await self._exchange.publish(_message(event), routing_key(event))
+        except (TimeoutError, *_CONNECTION_ERRORS):
+            self._enqueue(event)
+
+    def _enqueue(self, event: JobEvent) -> None:
+        try:
+            self._queue.put_nowait(event)
         except asyncio.QueueFull:
             self.dropped += 1
             if self.dropped % 1000 == 1:
@@ -92,12 +114,7 @@ class EventPublisher:
                 self._queue.task_done()
 
     async def _publish(self, exchange: AbstractExchange, event: JobEvent) -> None:
-        message = aio_pika.Message(
-            _ENCODER.encode(event),
-            content_type=MSGPACK,
-            message_id=event.id,
-            type=str(event.name),
-        )
+        message = _message(event)
         try:
             await exchange.publish(message, routing_key(event))
         except _CONNECTION_ERRORS:

@@ -51,7 +51,6 @@ class Producer:
                 raise
             return existing, False
         await self._publish_or_forget([job])
-        self.events.emit(EventName.CREATED, job)
         if job.state is JobState.PENDING:
             await self.release_if_ready(job)
         return job, True
@@ -63,8 +62,6 @@ class Producer:
             await self._check_dependencies(job)
         await self.store.create_many(jobs)
         await self._publish_or_forget(jobs)
-        for job in jobs:
-            self.events.emit(EventName.CREATED, job)
         for job in jobs:
             if job.state is JobState.PENDING:
                 await self.release_if_ready(job)
@@ -99,8 +96,8 @@ class Producer:
                 job.id, JobState.SCHEDULED, sources=frozenset({JobState.PENDING})
             )
             if released is not None:  # only the caller that moved it publishes it
+                await self.events.announce(EventName.SCHEDULED, released)
                 await self.publish(released)
-                self.events.emit(EventName.SCHEDULED, released)
 
     async def release_dependents(self, job: Job) -> None:
         """Move on the pending jobs that wait for `job`, which has just ended."""
@@ -114,6 +111,8 @@ class Producer:
                 raise InvalidJob("depends_on", f"unknown job {dep}")
 
     async def _publish_or_forget(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:  # before the publish: no worker may say `started` first
+            await self.events.announce(EventName.CREATED, job)
         runnable = [j for j in jobs if j.state is not JobState.PENDING]
         results = await asyncio.gather(*(self.publish(j) for j in runnable), return_exceptions=True)
         failed = [
@@ -122,6 +121,8 @@ class Producer:
         if not failed:
             return
         await asyncio.gather(*(self.store.delete(j.id) for j in jobs))
+        for job in jobs:
+            self.events.emit(EventName.DELETED, job)
         raise failed[0][1]
 
 

@@ -22,6 +22,7 @@ from jobs.model import (
     MaxAttempts,
     PriorityValue,
     QueueName,
+    Tags,
     TimeoutSeconds,
     new_job_id,
 )
@@ -48,7 +49,7 @@ class Envelope(msgspec.Struct, kw_only=True, omit_defaults=True):
     timeout: TimeoutSeconds | None = None
     idempotency_key: str | None = None
     correlation_id: str | None = None
-    tags: dict[str, str] = msgspec.field(default_factory=dict)
+    tags: Tags = msgspec.field(default_factory=dict)
     scheduled_at: datetime | None = None
     v: int = 1  # absent means 1: only later versions must say so
 

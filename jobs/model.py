@@ -14,6 +14,9 @@ from jobs.states import JobState
 
 TYPE_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 QUEUE_PATTERN = r"^[a-z0-9_.-]{1,64}$"
+# No "." and no "$" (a MongoDB store would read the key as a path or an operator), no ":"
+# (the API filters by "key:value").
+TAG_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 DEFAULT_QUEUE = "default"
 SCHEMA_VERSION = 1
 
@@ -25,6 +28,9 @@ QueueName = Annotated[str, msgspec.Meta(pattern=QUEUE_PATTERN)]
 PriorityValue = Annotated[int, msgspec.Meta(ge=0, le=4)]
 MaxAttempts = Annotated[int, msgspec.Meta(ge=1, le=100)]
 TimeoutSeconds = Annotated[float, msgspec.Meta(gt=0, le=30 * 86400)]
+TagKey = Annotated[str, msgspec.Meta(pattern=TAG_KEY_PATTERN)]
+TagValue = Annotated[str, msgspec.Meta(max_length=256)]
+Tags = Annotated[dict[TagKey, TagValue], msgspec.Meta(max_length=64)]
 
 
 def new_job_id() -> str:

@@ -67,6 +67,16 @@ class Settings:
     """Seconds a job may run when neither it nor its handler says otherwise."""
     consumer_timeout: float = 1800.0
     """The broker's consumer_timeout (seconds); no job may be allowed to run longer."""
+    max_payload: int = 1 << 20
+    """Bytes a job's payload may take (msgpack-encoded); larger is refused with 413."""
+    max_result: int = 1 << 20
+    """Bytes a job's result may take; a larger result fails the job permanently."""
+    max_batch: int = 1000
+    """Jobs one batch submission may hold."""
+    max_body: int = 16 << 20
+    """Bytes one HTTP request body may take."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins the gateway allows cross-origin requests from; none by default."""
 
     def __post_init__(self) -> None:
         if not self.namespace or not all(c.isalnum() or c in "-_." for c in self.namespace):
@@ -82,6 +92,10 @@ class Settings:
             raise ConfigurationError("concurrency must be at least 1")
         if self.prefetch is not None and self.prefetch < 1:
             raise ConfigurationError("prefetch must be at least 1")
+        if min(self.max_payload, self.max_result, self.max_batch, self.max_body) < 1:
+            raise ConfigurationError(
+                "max_payload, max_result, max_batch, max_body must be positive"
+            )
         if self.default_timeout > self.consumer_timeout:
             raise ConfigurationError("default_timeout must not exceed consumer_timeout")
 
@@ -115,7 +129,15 @@ class Settings:
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(Settings))
 _SECONDS = {"shutdown_timeout", "publish_timeout", "default_timeout", "consumer_timeout"}
-_INTS = {"concurrency", "prefetch", "delivery_limit"}
+_INTS = {
+    "concurrency",
+    "prefetch",
+    "delivery_limit",
+    "max_payload",
+    "max_result",
+    "max_batch",
+    "max_body",
+}
 
 
 def _parse(name: str, raw: str) -> Any:
@@ -124,7 +146,7 @@ def _parse(name: str, raw: str) -> Any:
             return parse_duration(raw)
         if name in _INTS:
             return int(raw)
-        if name == "queues":
+        if name in ("queues", "cors_origins"):
             return tuple(q.strip() for q in raw.split(",") if q.strip())
         if name == "queue_type":
             return QueueType(raw.lower())

@@ -16,6 +16,7 @@ from jobs.model import (
     MaxAttempts,
     PriorityValue,
     QueueName,
+    Tags,
     TimeoutSeconds,
     new_job_id,
     utcnow,
@@ -23,7 +24,6 @@ from jobs.model import (
 from jobs.states import JobState
 
 _Seconds = Annotated[float, msgspec.Meta(ge=0)]
-_Tags = Annotated[dict[str, str], msgspec.Meta(max_length=64)]
 _Deps = Annotated[list[str], msgspec.Meta(max_length=100)]
 
 
@@ -41,7 +41,7 @@ class Submission(msgspec.Struct, kw_only=True, frozen=True):
     timeout: TimeoutSeconds | None = None
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
     correlation_id: Annotated[str, msgspec.Meta(max_length=256)] | None = None
-    tags: _Tags = msgspec.field(default_factory=dict)
+    tags: Tags = msgspec.field(default_factory=dict)
     depends_on: _Deps = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -84,7 +84,7 @@ class Runtime:
         self._settings = settings
         self._store = store
         self._session = session
-        self._settler = Settler(store, session.router)
+        self._settler = Settler(store, session.router, max_result=settings.max_result)
         self._producer = Producer(store, session)
         self._events = session.events
         self._slots = asyncio.Semaphore(settings.concurrency)

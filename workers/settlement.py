@@ -38,9 +38,10 @@ _STALE_DELIVERY = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalid
 class Settler:
     """Settles deliveries for one worker process."""
 
-    def __init__(self, store: JobStore, router: JobRouter) -> None:
+    def __init__(self, store: JobStore, router: JobRouter, *, max_result: int) -> None:
         self._store = store
         self._router = router
+        self._max_result = max_result
 
     async def skip(self, message: AbstractIncomingMessage) -> None:
         """Ack a delivery that has nothing left to do: a duplicate, or its job is cancelled
@@ -103,6 +104,10 @@ class Settler:
     ) -> Job | None:
         changes = {**reported, "result": outcome.result, "completed_at": utcnow()}
         changes["progress"] = 100.0
+        size = _encoded_size(outcome.result)
+        if size is not None and size > self._max_result:
+            error = f"result is {size} bytes, over the limit of {self._max_result}"
+            return await self._fail(message, job, Failed(error, "result_too_large", False), {})
         try:
             done = await self._store.transition(
                 job.id, JobState.COMPLETED, sources=_RUNNING, attempt=job.attempt, changes=changes
@@ -219,6 +224,16 @@ class Settler:
 
 
 _RUNNING = frozenset({JobState.RUNNING})
+_ENCODER = msgspec.msgpack.Encoder()
+
+
+def _encoded_size(value: Any) -> int | None:
+    """Bytes `value` takes as msgpack, or None when it cannot be encoded (the store's own
+    write then reports it)."""
+    try:
+        return len(_ENCODER.encode(value))
+    except (TypeError, ValueError, msgspec.EncodeError):
+        return None
 
 
 def _headers(

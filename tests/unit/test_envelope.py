@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from jobs.backoff import Backoff, BackoffStrategy
 from jobs.envelope import JSON, MSGPACK, Envelope, decode, encode
 from jobs.errors import MalformedMessage
-from jobs.model import DEFAULT_QUEUE, SCHEMA_VERSION, Job, new_job_id
+from jobs.model import DEFAULT_QUEUE, SCHEMA_VERSION, TAG_KEY_PATTERN, Job, new_job_id
 from jobs.states import JobState
 
 JOB_ID = "0190b1c2-7d3e-7f00-8a1b-2c3d4e5f6a7b"
@@ -84,7 +84,13 @@ def jobs(draw: st.DrawFn) -> Job:
         scheduled_at=draw(st.none() | st.datetimes(timezones=st.just(UTC))),
         idempotency_key=draw(st.none() | st.text(min_size=1)),
         correlation_id=draw(st.none() | st.text(min_size=1)),
-        tags=draw(st.dictionaries(st.text(), st.text(), max_size=4)),
+        tags=draw(
+            st.dictionaries(
+                st.from_regex(TAG_KEY_PATTERN, fullmatch=True),
+                st.text(max_size=256),
+                max_size=4,
+            )
+        ),
     )
 
 
@@ -342,6 +348,8 @@ def test_truncated_msgpack_is_malformed(cut: int) -> None:
         ({"type": "t", "backoff": {"initial": -1}}, "$.backoff.initial"),
         ({"type": "t", "tags": {"team": 1}}, "$.tags"),
         ({"type": "t", "tags": ["a"]}, "$.tags"),
+        ({"type": "t", "tags": {"a.b": "c"}}, "$.tags"),
+        ({"type": "t", "tags": {"$where": "c"}}, "$.tags"),
         ({"type": "t", "scheduled_at": "tomorrow"}, "$.scheduled_at"),
         ([1, 2, 3], "Expected `object`, got `array`"),
         ("just a string", "Expected `object`, got `str`"),

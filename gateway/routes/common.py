@@ -1,0 +1,25 @@
+"""What several route families share: reading ids and the job they name."""
+
+from __future__ import annotations
+
+from gateway.errors import invalid_request
+from gateway.requests import is_job_id
+from gateway.resources import Gateway
+from jobs.errors import JobNotFound
+from jobs.model import Job
+
+
+def job_id_of(raw: str) -> str:
+    """A path's job id in canonical (lower-case) form; 400 when it is not a UUID."""
+    if not is_job_id(raw):
+        raise invalid_request(f"job id {raw[:64]!r} is not a UUID")
+    return raw.lower()
+
+
+async def job_or_404(gateway: Gateway, raw_id: str) -> Job:
+    """The job a path names; 400 for a malformed id, 404 for an unknown one."""
+    job_id = job_id_of(raw_id)
+    job = await gateway.store.get(job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job

@@ -1,0 +1,73 @@
+"""`/api/v1/stats` and `/api/v1/queues`: counts from the store, depths from RabbitMQ."""
+
+from __future__ import annotations
+
+from litestar import Router, get
+
+from broker import queue_depth
+from gateway.auth import Role, requires
+from gateway.resources import Gateway
+from gateway.views import (
+    FleetSummary,
+    QueueCounts,
+    QueueInfo,
+    QueueList,
+    StatsResponse,
+    timestamp,
+)
+from jobs.errors import BrokerError
+from jobs.model import utcnow
+from jobs.states import JobState
+
+VIEWER = [requires(Role.VIEWER)]
+
+
+@get("/stats", guards=VIEWER, summary="Job counts and the fleet")
+async def stats(gateway: Gateway) -> StatsResponse:
+    """How many jobs are in each state, and how many consumers each work queue has."""
+    counts = await gateway.store.counts()
+    totals = {state: 0 for state in JobState}
+    for by_state in counts.values():
+        for state, n in by_state.items():
+            totals[state] += n
+    consumers = {}
+    for queue in _known_queues(gateway, counts):
+        consumers[queue] = (await _depth(gateway, gateway.session.names.work_queue(queue)))[1]
+    return StatsResponse(
+        queue=QueueCounts(
+            **{str(state): n for state, n in totals.items()},
+            total_jobs=sum(totals.values()),
+            timestamp=timestamp(utcnow()),
+        ),
+        workers=FleetSummary(consumers=sum(consumers.values()), queues=consumers),
+    )
+
+
+@get("/queues", guards=VIEWER, summary="Queues")
+async def queues(gateway: Gateway) -> QueueList:
+    """Every queue: ready messages and consumers (RabbitMQ), DLQ depth, counts by state."""
+    counts = await gateway.store.counts()
+    names = gateway.session.names
+    found = []
+    for queue in _known_queues(gateway, counts):
+        ready, consumers = await _depth(gateway, names.work_queue(queue))
+        dead, _ = await _depth(gateway, names.dead_letter_queue(queue))
+        by_state = {str(state): n for state, n in sorted(counts.get(queue, {}).items())}
+        found.append(
+            QueueInfo(name=queue, ready=ready, consumers=consumers, dlq=dead, counts=by_state)
+        )
+    return QueueList(queues=found)
+
+
+def _known_queues(gateway: Gateway, counts: dict[str, dict[JobState, int]]) -> list[str]:
+    return sorted(set(gateway.settings.queues) | set(counts))
+
+
+async def _depth(gateway: Gateway, queue_name: str) -> tuple[int, int]:
+    try:
+        return await queue_depth(gateway.session.consuming, queue_name)
+    except BrokerError:  # not declared yet: no worker or job has used it
+        return 0, 0
+
+
+fleet_router = Router(path="/api/v1", route_handlers=[stats, queues], tags=["fleet"])

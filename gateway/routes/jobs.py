@@ -1,0 +1,217 @@
+"""`/api/v1/jobs`: submit (one or a batch), read, list, cancel, retry, delete."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Response, Router, delete, get, post
+from litestar.params import Parameter
+
+from gateway.auth import Role, requires
+from gateway.errors import (
+    error_of,
+    payload_too_large,
+    validation_error,
+)
+from gateway.requests import (
+    BatchRequest,
+    CancelRequest,
+    RetryRequest,
+    SubmitRequest,
+    is_job_id,
+)
+from gateway.resources import Gateway
+from gateway.routes.common import job_id_of, job_or_404
+from gateway.views import (
+    BatchItem,
+    BatchResponse,
+    ErrorBody,
+    JobList,
+    JobView,
+    job_view,
+)
+from jobs.errors import InvalidJob
+from jobs.settings import Settings
+from jobs.states import JobState
+from jobs.store import JobQuery
+from jobs.submission import Submission
+
+_ENCODER = msgspec.msgpack.Encoder()
+VIEWER = [requires(Role.VIEWER)]
+OPERATOR = [requires(Role.OPERATOR)]
+ADMIN = [requires(Role.ADMIN)]
+
+
+def checked(request: SubmitRequest, settings: Settings) -> Submission:
+    """The submission `request` asks for, within the configured limits."""
+    size = len(_ENCODER.encode(request.payload))
+    if size > settings.max_payload:
+        raise payload_too_large("payload", size, settings.max_payload)
+    return request.to_submission()
+
+
+@post("/", guards=OPERATOR, status_code=201, summary="Submit a job")
+async def submit(data: SubmitRequest, gateway: Gateway) -> Response[JobView]:
+    """Store the job and publish it; answers once the broker confirmed the publish (201), or
+    with the existing job when its idempotency key was used before (200). If RabbitMQ does
+    not take it, nothing is stored and the answer is 503 with Retry-After."""
+    job, created = await gateway.producer.submit_one(checked(data, gateway.settings))
+    return Response(job_view(job), status_code=201 if created else 200)
+
+
+@post("/batch", guards=OPERATOR, status_code=201, summary="Submit several jobs")
+async def submit_batch(data: BatchRequest, gateway: Gateway) -> BatchResponse:
+    """Submit up to `max_batch` jobs. `atomic`: all are stored or none (an invalid item is a
+    400 naming its index); otherwise each item succeeds or fails on its own."""
+    limit = gateway.settings.max_batch
+    if len(data.jobs) > limit:
+        raise validation_error("jobs", f"at most {limit} jobs per batch", limit=limit)
+    parsed = [_parse_item(item, gateway.settings) for item in data.jobs]
+    if data.atomic:
+        for index, item in enumerate(parsed):
+            if isinstance(item, InvalidJob):
+                raise validation_error(f"jobs[{index}].{item.field}", item.message, index=index)
+            if isinstance(item, Exception):
+                raise item
+        jobs = await gateway.producer.submit_many([p for p in parsed if isinstance(p, Submission)])
+        results = [BatchItem(index=i, success=True, job=job_view(j)) for i, j in enumerate(jobs)]
+    else:
+        results = await asyncio.gather(
+            *(_submit_item(gateway, i, item) for i, item in enumerate(parsed))
+        )
+    accepted = sum(1 for r in results if r.success)
+    return BatchResponse(
+        total=len(results), accepted=accepted, rejected=len(results) - accepted, results=results
+    )
+
+
+def _parse_item(item: dict[str, Any], settings: Settings) -> Submission | Exception:
+    try:
+        request = msgspec.convert(item, SubmitRequest, strict=False)
+        return checked(request, settings)
+    except msgspec.ValidationError as exc:
+        field, _, message = _split_path(str(exc))
+        return InvalidJob(field, message)
+    except Exception as exc:  # InvalidJob or an ApiError (too large): reported per item
+        return exc
+
+
+def _split_path(text: str) -> tuple[str, str, str]:
+    # msgspec says "Expected `int`, got `str` - at `$.priority`": the field, then why.
+    message, _, path = text.rpartition(" - at `")
+    field = path.rstrip("`").removeprefix("$.").removeprefix("$") or "body"
+    return field, "", message or text
+
+
+async def _submit_item(gateway: Gateway, index: int, item: Submission | Exception) -> BatchItem:
+    try:
+        if isinstance(item, Exception):
+            raise item
+        job, _ = await gateway.producer.submit_one(item)
+    except Exception as exc:
+        error = error_of(exc)
+        body = ErrorBody(code=error.code, message=error.message, details=error.details)
+        return BatchItem(index=index, success=False, error=body)
+    return BatchItem(index=index, success=True, job=job_view(job))
+
+
+@get("/", guards=VIEWER, summary="List jobs")
+async def list_jobs(
+    gateway: Gateway,
+    job_state: Annotated[str | None, Parameter(query="state")] = None,
+    job_type: Annotated[str | None, Parameter(query="type")] = None,
+    queue: str | None = None,
+    tag: list[str] | None = None,
+    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+    include: str | None = None,
+) -> JobList:
+    """Jobs newest first, filtered by state (comma-separated), type, queue and tags
+    (`tag=key:value`, repeatable); `include=payload,result` adds those."""
+    query = JobQuery(
+        states=_states(job_state),
+        type=job_type,
+        queue=queue,
+        tags=_tags(tag),
+        limit=limit,
+        cursor=_cursor(cursor),
+    )
+    page = await gateway.store.list(query)
+    wanted = set((include or "").split(","))
+    views = [job_view(j, payload="payload" in wanted, result="result" in wanted) for j in page.jobs]
+    return JobList(jobs=views, count=len(views), next_cursor=page.next_cursor)
+
+
+def _states(raw: str | None) -> frozenset[JobState] | None:
+    if not raw:
+        return None
+    try:
+        return frozenset(JobState(s.strip()) for s in raw.split(",") if s.strip())
+    except ValueError:
+        raise validation_error(
+            "state", f"unknown state in {raw[:100]!r}; use {', '.join(JobState)}"
+        ) from None
+
+
+def _tags(raw: list[str] | None) -> dict[str, str] | None:
+    if not raw:
+        return None
+    tags: dict[str, str] = {}
+    for pair in raw:
+        key, sep, value = pair.partition(":")
+        if not sep or not key:
+            raise validation_error("tag", f"{pair[:100]!r} is not key:value")
+        tags[key] = value
+    return tags
+
+
+def _cursor(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if not is_job_id(raw):
+        raise validation_error("cursor", "not a cursor this API gave out")
+    return raw.lower()
+
+
+@get("/{job_id:str}", guards=VIEWER, summary="Get a job")
+async def get_job(job_id: str, gateway: Gateway) -> JobView:
+    """The job, with its payload and, once it completed, its result."""
+    return job_view(await job_or_404(gateway, job_id), payload=True, result=True)
+
+
+@delete("/{job_id:str}", guards=ADMIN, status_code=204, summary="Delete a job")
+async def delete_job(job_id: str, gateway: Gateway) -> None:
+    """Remove the job; a job that has not finished is cancelled first."""
+    await gateway.admin.delete(job_id_of(job_id))
+
+
+@post("/{job_id:str}/cancel", guards=OPERATOR, status_code=200, summary="Cancel a job")
+async def cancel_job(job_id: str, gateway: Gateway, data: CancelRequest | None = None) -> JobView:
+    """Cancel a job that has not finished; a running job's handler is stopped on its
+    worker. 409 when it already finished."""
+    reason = data.reason if data is not None else None
+    return job_view(await gateway.admin.cancel(job_id_of(job_id), reason))
+
+
+@post("/{job_id:str}/retry", guards=OPERATOR, status_code=200, summary="Retry a job")
+async def retry_job(job_id: str, gateway: Gateway, data: RetryRequest | None = None) -> JobView:
+    """Send a failed, dead-lettered or cancelled job back to its queue; 409 otherwise."""
+    reset = data.reset_attempts if data is not None else False
+    return job_view(await gateway.admin.retry(job_id_of(job_id), reset_attempts=reset))
+
+
+jobs_router = Router(
+    path="/api/v1/jobs",
+    route_handlers=[
+        submit,
+        submit_batch,
+        list_jobs,
+        get_job,
+        delete_job,
+        cancel_job,
+        retry_job,
+    ],
+    tags=["jobs"],
+)

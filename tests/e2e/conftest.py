@@ -1,0 +1,118 @@
+"""End-to-end fixtures: `leveret dev` started as a separate process, as a user would."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.rabbitmq import AMQP_URL, TEST_QUEUES, delete_namespace, require_rabbitmq
+from topology import Names
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 30.0
+
+_rabbitmq = pytest.fixture(scope="session", autouse=True)(require_rabbitmq)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class DevServer:
+    """A running `leveret dev`: its base URL, namespace, store file and output."""
+
+    url: str
+    namespace: str
+    store_path: Path
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        """Everything the process wrote so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, wait for a graceful exit; its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_dev(workdir: Path, *extra: str, env: dict[str, str] | None = None) -> DevServer:
+    """Start `leveret dev` on a free port, a fresh namespace and a store in `workdir`; return
+    once /ready answers 200 (or fail with its output)."""
+    namespace = f"e{uuid.uuid4().hex[:10]}"
+    port = free_port()
+    store_path = workdir / f"{namespace}.db"
+    log_path = workdir / f"{namespace}.log"
+    full_env = {
+        **os.environ,
+        "LEVERET_AMQP_URL": AMQP_URL,
+        "PYTHONPATH": str(ROOT),
+        **(env or {}),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "leveret",
+        "dev",
+        "--http",
+        f"127.0.0.1:{port}",
+        "--namespace",
+        namespace,
+        "--store-url",
+        f"sqlite:///{store_path}",
+        *extra,
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=full_env, cwd=workdir, stdout=log, stderr=log)
+    server = DevServer(f"http://127.0.0.1:{port}", namespace, store_path, log_path, process)
+    server.env = full_env
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"leveret dev exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/ready", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)  # polling a condition (the server answering), bounded by deadline
+    server.stop()
+    pytest.fail(f"leveret dev was not ready within {START_TIMEOUT}s:\n{server.log()}")
+
+
+def stop_dev(server: DevServer) -> None:
+    """Stop the server and delete what it declared on RabbitMQ."""
+    server.stop()
+    asyncio.run(delete_namespace(Names(server.namespace), TEST_QUEUES))
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """One `leveret dev` (open API, demo handlers) shared by a module's tests."""
+    server = start_dev(tmp_path_factory.mktemp("dev"))
+    yield server
+    stop_dev(server)
