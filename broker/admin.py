@@ -6,7 +6,7 @@ import logging
 
 from broker.control import CancelJob, send_command
 from broker.producer import Producer
-from jobs.errors import JobNotFound, PublishError, WrongState
+from jobs.errors import BrokerError, JobNotFound, WrongState
 from jobs.events import EventName
 from jobs.model import Job, utcnow
 from jobs.states import ACTIVE_STATES, TERMINAL_STATES, JobState
@@ -71,7 +71,7 @@ class JobAdmin:
         await self._session.events.announce(EventName.RETRIED, retried)
         try:
             await self._producer.publish(retried)
-        except PublishError:
+        except BrokerError:
             # Scheduled with no message would wait for ever: park it where a retry can be
             # asked for again, and say why.
             parked = await self._store.transition(

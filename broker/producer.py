@@ -11,7 +11,7 @@ from broker.session import BrokerSession
 from jobs.envelope import Envelope
 from jobs.errors import DuplicateJob, InvalidJob
 from jobs.events import EventName
-from jobs.model import Job
+from jobs.model import Job, utcnow
 from jobs.states import DLQ_STATES, JobState
 from jobs.store.protocol import JobStore
 from jobs.submission import Submission
@@ -21,8 +21,9 @@ class Producer:
     """Creates jobs: one store write, then one confirmed publish.
 
     The job is stored before it is published, so a worker never meets a job the store has
-    not heard of; if the publish fails, the record is removed again and the error raised, so
-    a job is never left half-created.
+    not heard of. If the publish fails, the job is cancelled (its idempotency key freed) and
+    the error raised: a job is never left half-created, and a message that reaches the broker
+    after all is dropped by the worker that meets it.
     """
 
     def __init__(self, store: JobStore, session: BrokerSession) -> None:
@@ -50,7 +51,7 @@ class Producer:
             if existing is None:  # deleted in between: nothing to return but the clash
                 raise
             return existing, False
-        await self._publish_or_forget([job])
+        await self._publish_or_void([job])
         if job.state is JobState.PENDING:
             await self.release_if_ready(job)
         return job, True
@@ -61,7 +62,7 @@ class Producer:
         for job in jobs:
             await self._check_dependencies(job)
         await self.store.create_many(jobs)
-        await self._publish_or_forget(jobs)
+        await self._publish_or_void(jobs)
         for job in jobs:
             if job.state is JobState.PENDING:
                 await self.release_if_ready(job)
@@ -110,20 +111,27 @@ class Producer:
             if await self.store.get(dep) is None:
                 raise InvalidJob("depends_on", f"unknown job {dep}")
 
-    async def _publish_or_forget(self, jobs: Sequence[Job]) -> None:
+    async def _publish_or_void(self, jobs: Sequence[Job]) -> None:
         for job in jobs:  # before the publish: no worker may say `started` first
             await self.events.announce(EventName.CREATED, job)
         runnable = [j for j in jobs if j.state is not JobState.PENDING]
         results = await asyncio.gather(*(self.publish(j) for j in runnable), return_exceptions=True)
-        failed = [
-            (j, r) for j, r in zip(runnable, results, strict=True) if isinstance(r, BaseException)
-        ]
+        failed = [r for r in results if isinstance(r, BaseException)]
         if not failed:
             return
-        await asyncio.gather(*(self.store.delete(j.id) for j in jobs))
+        # A publish that timed out may still reach the broker later. Deleted, the job would
+        # then be recorded and run by the worker that met it; cancelled, it is dropped. The
+        # idempotency key is freed, so the caller's retry creates the job afresh.
+        reason = f"not accepted: {failed[0]}"
         for job in jobs:
-            self.events.emit(EventName.DELETED, job)
-        raise failed[0][1]
+            void = await self.store.transition(
+                job.id,
+                JobState.CANCELLED,
+                changes={"idempotency_key": None, "last_error": reason, "completed_at": utcnow()},
+            )
+            if void is not None:
+                self.events.emit(EventName.CANCELLED, void)
+        raise failed[0]
 
 
 _NEVER_COMPLETES = DLQ_STATES | {JobState.CANCELLED}

@@ -29,6 +29,11 @@ class Publisher:
         self._channel: AbstractRobustChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
 
+    @property
+    def timeout(self) -> float:
+        """Seconds a publish may wait for its confirm."""
+        return self._timeout
+
     async def open(self) -> None:
         """Open the confirming channel."""
         # on_return_raises: aio-pika otherwise hands an unroutable message back silently.

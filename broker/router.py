@@ -11,6 +11,7 @@ from aio_pika.abc import AbstractRobustConnection, HeadersType
 from broker.messages import epoch_ms
 from broker.publisher import Publisher
 from jobs.envelope import REASON_HEADER
+from jobs.errors import PublishTimeout
 from topology import TIER_HEADER, Names, QueueOptions, declare, queue_topology, tier_for
 
 
@@ -32,12 +33,19 @@ class JobRouter:
         self._declare_lock = asyncio.Lock()
 
     async def ensure_queue(self, queue: str) -> None:
-        """Declare `queue`'s work queue and DLQ unless this process already has."""
+        """Declare `queue`'s work queue and DLQ unless this process already has;
+        PublishTimeout when the broker does not answer in time."""
         if queue in self._declared:
             return
         async with self._declare_lock:
             if queue not in self._declared:
-                await declare(self._connection, queue_topology(self.names, queue, self._options))
+                # Bounded like a publish: a stalled broker must not hang the caller for ever.
+                try:
+                    async with asyncio.timeout(self.publisher.timeout):
+                        spec = queue_topology(self.names, queue, self._options)
+                        await declare(self._connection, spec)
+                except TimeoutError:
+                    raise PublishTimeout(self.publisher.timeout) from None
                 self._declared.add(queue)
 
     def forget_queues(self) -> None:

@@ -47,6 +47,8 @@ async def open_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     await store.open()
     try:
         async with BrokerSession.open(settings, name="leveret-gateway") as session:
+            for queue in settings.queues:  # so that no submit pays for declaring them
+                await session.router.ensure_queue(queue)
             hub = EventHub(session)
             await hub.open()
             producer = Producer(store, session)

@@ -100,6 +100,13 @@ class BrokerUnavailable(BrokerError):
         self.detail = detail
 
 
+class ConnectionDown(BrokerError):
+    """The connection to RabbitMQ is lost and not back yet (it reconnects by itself)."""
+
+    def __init__(self) -> None:
+        super().__init__("the connection to RabbitMQ is down; reconnecting")
+
+
 class PublishError(BrokerError):
     """The broker did not confirm a publish."""
 

@@ -8,7 +8,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
-from jobs.errors import TopologyMismatch
+from jobs.errors import ConnectionDown, TopologyMismatch
 from topology.description import TopologySpec
 
 _ARGUMENT = re.compile(r"inequivalent arg '([^']+)'")
@@ -18,9 +18,14 @@ async def declare(connection: AbstractConnection, spec: TopologySpec) -> None:
     """Declare every exchange, queue and binding in `spec`; re-declaring is harmless.
 
     Uses a channel of its own, because a refused declare closes the channel it came on.
-    Raises TopologyMismatch naming the queue or exchange and the argument at fault.
+    Raises TopologyMismatch naming the queue or exchange and the argument at fault, and
+    ConnectionDown while the connection is lost.
     """
-    channel = await connection.channel(publisher_confirms=False)
+    try:
+        channel = await connection.channel(publisher_confirms=False)
+    except (RuntimeError, aiormq.exceptions.AMQPConnectionError, ConnectionError):
+        # aio-pika's "Connection was not opened": a robust connection between attempts.
+        raise ConnectionDown() from None
     try:
         await _declare_on(channel, spec)
     finally:

@@ -10,9 +10,10 @@ import aio_pika
 import pytest
 from yarl import URL
 
-from broker import BrokerSession, Producer
+from broker import BrokerSession, Producer, queue_depth
 from jobs import JobState, PublishTimeout, Settings
-from jobs.store import SQLiteStore
+from jobs.store import JobQuery, SQLiteStore
+from tests.conditions import eventually
 from tests.integration.conftest import running, until_state
 from tests.proxy import TcpProxy
 from workers import JobContext, Worker
@@ -84,3 +85,42 @@ async def test_worker_whose_queue_is_deleted_under_it_stops_with_consumer_lost(
     with pytest.raises(ConsumerLost) as raised:
         await asyncio.wait_for(run, 20)
     assert raised.value.queue == "default"
+
+
+async def test_a_submit_the_broker_never_confirmed_is_void_even_if_it_arrives_late(
+    settings: Settings, store: SQLiteStore, proxy: TcpProxy
+) -> None:
+    ran: list[str] = []
+    worker = Worker()
+
+    @worker.handler("note")
+    async def note(ctx: JobContext, payload: str) -> str:
+        ran.append(payload)
+        return payload
+
+    stalled = dataclasses.replace(through(settings, proxy), publish_timeout=0.5)
+    async with BrokerSession.open(stalled, name="leveret-tests") as session:
+        producer = Producer(store, session)
+        await session.router.ensure_queue("default")
+        proxy.stall()
+        with pytest.raises(PublishTimeout):
+            await producer.submit("note", "late", idempotency_key="order-1")
+        proxy.resume()  # the stalled publish now reaches the queue after all
+        page = await store.list(JobQuery())
+        (void,) = page.jobs
+        assert void.state is JobState.CANCELLED
+        assert void.idempotency_key is None  # freed: the caller's retry creates a new job
+        assert "not accepted" in (void.last_error or "")
+        async with running(worker, settings):
+            again = await producer.submit("note", "again", idempotency_key="order-1")
+            await until_state(store, again.id, JobState.COMPLETED)
+            await eventually(lambda: depth_of(session, "default"), lambda n: n == 0)
+
+    assert again.id != void.id
+    assert ran == ["again"]  # the late message was dropped, not run
+    assert (await store.get(void.id)).state is JobState.CANCELLED  # type: ignore[union-attr]
+
+
+async def depth_of(session: BrokerSession, queue: str) -> int:
+    ready, _ = await queue_depth(session.consuming, session.names.work_queue(queue))
+    return ready
