@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: install
-	$(BIN)/leveret worker
+	$(BIN)/leveret dev
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

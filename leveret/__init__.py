@@ -5,11 +5,13 @@ The names most applications need, in one place.
 
 from broker import BrokerSession, Producer
 from jobs import Backoff, Job, JobState, Priority, Reject, Retry, Settings
+from leveret.client import Client, SyncClient
 from workers import JobContext, Worker
 
 __all__ = [
     "Backoff",
     "BrokerSession",
+    "Client",
     "Job",
     "JobContext",
     "JobState",
@@ -18,5 +20,6 @@ __all__ = [
     "Reject",
     "Retry",
     "Settings",
+    "SyncClient",
     "Worker",
 ]
