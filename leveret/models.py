@@ -65,8 +65,10 @@ class Job(msgspec.Struct, kw_only=True):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     last_error: str | None = None
+    error_category: str | None = None  # error, timeout, rejected, no_handler, lost, …
     timeout: int | None = None  # nanoseconds
     trace_id: str | None = None
+    worker: str | None = None  # the worker that ran (or runs) its latest attempt
     payload: Any = None
     result: Any = None
 
