@@ -26,7 +26,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -38,7 +37,7 @@ from jobs.priority import Priority
 from jobs.settings import Settings
 from jobs.states import JobState
 from leveret.cli.app import app
-from leveret.cli.options import err
+from leveret.cli.bulk import submit_file
 from leveret.cli.output import (
     EXIT_FAILED,
     EXIT_TIMED_OUT,
@@ -46,7 +45,6 @@ from leveret.cli.output import (
     client_errors,
     emit,
     emit_json,
-    exit_code,
     fail,
     job_detail,
     jobs_table,
@@ -56,7 +54,6 @@ from leveret.cli.output import (
     stats_table,
 )
 from leveret.client import SyncClient
-from leveret.client_errors import LeveretClientError
 from leveret.models import DlqPage, Job, JobPage
 
 Url = Annotated[
@@ -78,7 +75,6 @@ PROGRESS_EVERY = 0.5
 LONGEST_WAIT = 300.0
 # The gateway's largest page, and its largest batch.
 MAX_PAGE = 1000
-MAX_BATCH = 1000
 EXIT_INTERRUPTED = 130
 
 P = TypeVar("P", JobPage, DlqPage)
@@ -204,77 +200,6 @@ def collect(fetch: Callable[[int, str | None], P], limit: int | None) -> P:
         page = fetch(size(len(jobs)), page.next_cursor)
         jobs.extend(page.jobs)
     return msgspec.structs.replace(page, jobs=jobs, count=len(jobs))
-
-
-def read_submissions(path: str, defaults: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int]]:
-    """The submit objects in the JSON-lines file at `path` (`-`: stdin) over `defaults`,
-    and the line each came from. Every line is checked before anything is sent."""
-    source = "stdin" if path == "-" else path
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read {source}: {exc}", EXIT_USAGE)
-    specs: list[dict[str, Any]] = []
-    numbers: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            fail(f"{source} line {number} is not valid JSON: {exc}", EXIT_USAGE)
-        if not isinstance(item, dict) or not isinstance(item.get("tags", {}), dict):
-            fail(f"{source} line {number}: expected an object (with tags an object)", EXIT_USAGE)
-        spec = {**defaults, **item}
-        # Tags from --tag and from the line add up; the line wins a clash.
-        spec["tags"] = {**(defaults.get("tags") or {}), **item.get("tags", {})} or None
-        if not spec.get("type"):
-            fail(f'{source} line {number} has no "type" (or give TYPE)', EXIT_USAGE)
-        specs.append(spec)
-        numbers.append(number)
-    return specs, numbers
-
-
-def submit_file(
-    client: SyncClient, path: str, defaults: dict[str, Any], atomic: bool, *, as_json: bool
-) -> None:
-    """Submit every line of `path` in batches; print the ids (and what was refused)."""
-    specs, numbers = read_submissions(path, defaults)
-    ids: list[str] = []
-    refused: list[dict[str, Any]] = []
-    with progress_bar() as bar:
-        task = bar.add_task(f"submitting {path}", total=len(specs))
-        for start in range(0, len(specs), MAX_BATCH):
-            lines = numbers[start : start + MAX_BATCH]
-            try:
-                result = client.submit_batch(specs[start : start + MAX_BATCH], atomic=atomic)
-            except LeveretClientError as exc:
-                index = exc.details.get("index") if isinstance(exc.details, dict) else None
-                where = f"line {lines[index]}: " if isinstance(index, int) else ""
-                if not ids and not where:
-                    raise  # nothing was sent: the plain error says it all
-                # Earlier batches are stored: say how far it got, so that nothing is sent twice.
-                sent = f"; the {len(ids)} jobs of the lines before line {lines[0]} were submitted"
-                fail(f"{where}{exc}{sent if ids else ''}", exit_code(exc))
-            for item in result.results:
-                if item.job is not None:
-                    ids.append(item.job.id)
-                else:
-                    code, message = (
-                        (item.error.code, item.error.message) if item.error else ("", "")
-                    )
-                    refused.append({"line": lines[item.index], "code": code, "message": message})
-            bar.advance(task, len(lines))
-    if as_json:
-        counts = {"total": len(specs), "accepted": len(ids), "rejected": len(refused)}
-        emit_json({**counts, "ids": ids, "errors": refused})
-    else:
-        for job_id in ids:
-            typer.echo(job_id)
-        for entry in refused:
-            err.print(f"line {entry['line']}: {entry['message']}", highlight=False, markup=False)
-    if refused:
-        fail(f"{len(refused)} of {len(specs)} lines were refused", EXIT_USAGE)
 
 
 @app.command()
