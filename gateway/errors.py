@@ -4,6 +4,7 @@ one place (domain errors to 404/409/503, Litestar's own to their codes, the rest
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -122,9 +123,27 @@ def error_of(exc: Exception) -> ApiError:
 def _from_validation(exc: ValidationException) -> ApiError:
     problems = exc.extra if isinstance(exc.extra, list) else []
     first = problems[0] if problems and isinstance(problems[0], dict) else {}
-    field = str(first.get("key") or "body")
     message = str(first.get("message") or exc.detail)
+    key = str(first.get("key") or "")
+    # Litestar names the handler's parameter ("data") when the body as a whole is at fault;
+    # the field is then in msgspec's message, if anywhere.
+    field = key if key and key != "data" else field_in(message) or "body"
     return validation_error(field, message, source=first.get("source", "body"))
+
+
+_REQUIRED = re.compile(r"missing required field `([^`]+)`")
+_AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def field_in(message: str) -> str | None:
+    """The field a msgspec validation message is about ("Object missing required field
+    `type`", "Expected `int`, got `str` - at `$.priority`"), or None."""
+    at = _AT_PATH.search(message)
+    path = at.group(1) if at else ""
+    required = _REQUIRED.search(message)
+    if required:
+        return f"{path}.{required.group(1)}" if path else required.group(1)
+    return path or None
 
 
 def _handle(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:

@@ -14,8 +14,10 @@ from jobs.settings import QueueType
 from topology.names import Names
 from topology.tiers import DELAY_TIERS_MS
 
-# The header a delayed message carries to pick its tier queue on the delay exchange.
-TIER_HEADER = "x-leveret-tier"
+# The header a delayed message carries to pick its tier queue on the delay exchange. No `x-`
+# prefix: a headers exchange ignores x- headers under "x-match: all", so every binding would
+# match every message and each delayed message would be copied into every tier.
+TIER_HEADER = "leveret-tier"
 
 
 class ExchangeKind(StrEnum):

@@ -157,7 +157,10 @@ class Runtime:
             return
         not_before = _int_header(headers.get(NOT_BEFORE_HEADER))
         if not_before is not None and epoch_ms() < not_before:
-            await self._settler.hop(queue, message, not_before)
+            if await self._ended(envelope):  # cancelled while it waited: stop travelling
+                await self._settler.skip(message)
+            else:
+                await self._settler.hop(queue, message, not_before)
             return
         attempt = max(1, _int_header(headers.get(ATTEMPT_HEADER)) or 1)
         handler = self._registry.get(envelope.type)
@@ -178,6 +181,11 @@ class Runtime:
                 await self._producer.release_dependents(ended)
             except LeveretError:  # the delivery is settled; a dependent left pending is logged
                 log.exception("job %s: could not release its dependents", ended.id)
+
+    async def _ended(self, envelope: Envelope) -> bool:
+        assert envelope.id is not None
+        current = await self._store.get(envelope.id)
+        return current is not None and current.state in TERMINAL_STATES
 
     async def _start(
         self,

@@ -26,6 +26,7 @@ from jobs.model import Job, utcnow
 from jobs.priority import from_amqp
 from jobs.states import JobState
 from jobs.store.protocol import JobStore
+from topology import TIER_HEADER
 from workers.execution import Completed, Failed, Interrupted, Outcome
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,11 @@ def _headers(
 ) -> HeadersType:
     # Keep the producer's own headers (trace context and any of theirs); drop the broker's
     # x-death bookkeeping and our own, which job_headers sets afresh.
-    kept = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
+    kept = {
+        k: v
+        for k, v in (message.headers or {}).items()
+        if not k.startswith("x-") and k != TIER_HEADER
+    }
     return job_headers(attempt, not_before_ms, kept)
 
 

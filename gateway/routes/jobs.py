@@ -12,6 +12,7 @@ from litestar.params import Parameter
 from gateway.auth import Role, requires
 from gateway.errors import (
     error_of,
+    field_in,
     payload_too_large,
     validation_error,
 )
@@ -92,17 +93,10 @@ def _parse_item(item: dict[str, Any], settings: Settings) -> Submission | Except
         request = msgspec.convert(item, SubmitRequest, strict=False)
         return checked(request, settings)
     except msgspec.ValidationError as exc:
-        field, _, message = _split_path(str(exc))
-        return InvalidJob(field, message)
+        message = str(exc)
+        return InvalidJob(field_in(message) or "body", message.split(" - at `")[0])
     except Exception as exc:  # InvalidJob or an ApiError (too large): reported per item
         return exc
-
-
-def _split_path(text: str) -> tuple[str, str, str]:
-    # msgspec says "Expected `int`, got `str` - at `$.priority`": the field, then why.
-    message, _, path = text.rpartition(" - at `")
-    field = path.rstrip("`").removeprefix("$.").removeprefix("$") or "body"
-    return field, "", message or text
 
 
 async def _submit_item(gateway: Gateway, index: int, item: Submission | Exception) -> BatchItem:

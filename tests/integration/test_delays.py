@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from broker import Producer
+from broker import BrokerSession, Producer
 from jobs import JobState, Settings
 from jobs.store import SQLiteStore
-from tests.integration.conftest import job_state, running, until_state
+from tests.integration.conftest import depth, job_state, running, until_state
+from topology import DELAY_TIERS_MS
 from workers import JobContext, Worker
 
 
@@ -57,3 +58,15 @@ async def test_scheduled_at_in_the_past_runs_now(
     async with running(worker, settings):
         done = await until_state(store, job.id, JobState.COMPLETED)
     assert done.result == 1
+
+
+async def test_a_delayed_message_waits_in_exactly_one_tier(
+    session: BrokerSession, producer: Producer
+) -> None:
+    await producer.submit("timed", delay=3600)
+    names = session.names
+    by_tier = {ms: await depth(session, names.delay_queue(ms)) for ms in DELAY_TIERS_MS}
+    assert sum(by_tier.values()) == 1, by_tier  # not one copy per tier
+    (tier,) = [ms for ms, n in by_tier.items() if n]
+    assert tier == 1_800_000  # just under an hour to go: the 30-minute tier, then hops
+    assert await depth(session, names.work_queue("default")) == 0
