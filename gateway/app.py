@@ -73,7 +73,6 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None) -> Litesta
                     "Bearer": SecurityScheme(type="http", scheme="bearer"),
                 }
             ),
-            security=[{"ApiKey": []}, {"Bearer": []}],
         ),
         debug=False,
         logging_config=None,  # the process configures logging (CLI), not the app

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
@@ -152,3 +153,20 @@ def _handle(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {Exception: _handle}
+
+# Every status an API route may answer with besides its success, documented with the one
+# error body they share (OpenAPI clients and schemathesis check answers against these).
+ERROR_RESPONSES: dict[int, ResponseSpec] = {
+    status: ResponseSpec(ErrorResponse, description=description, generate_examples=False)
+    for status, description in {
+        400: "invalid_request or validation_error (details.field names the field)",
+        401: "unauthorized: no valid API key",
+        403: "forbidden: the key's role is too low",
+        404: "not_found",
+        405: "method_not_allowed",
+        409: "conflict: the job's state does not allow it",
+        413: "payload_too_large",
+        500: "internal_error",
+        503: "unavailable: RabbitMQ or the store (with Retry-After)",
+    }.items()
+}

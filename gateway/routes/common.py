@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from litestar.params import PathParameter
+
 from gateway.errors import invalid_request
 from gateway.requests import is_job_id
 from gateway.resources import Gateway
 from jobs.errors import JobNotFound
 from jobs.model import Job
+
+# Documented as a UUID; checked by job_id_of, so that a malformed one is invalid_request.
+JobIdPath = Annotated[str, PathParameter(format="uuid", description="A job id (a UUID).")]
+SECURITY: list[dict[str, list[str]]] = [
+    {"ApiKey": []},
+    {"Bearer": []},
+]  # what the /api/v1 routes accept
 
 
 def job_id_of(raw: str) -> str:

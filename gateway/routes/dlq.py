@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Router, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from broker import purge_queue
 from gateway.auth import Role, requires
-from gateway.errors import validation_error
+from gateway.errors import ERROR_RESPONSES, validation_error
 from gateway.requests import DlqRetryRequest, is_job_id
 from gateway.resources import Gateway
+from gateway.routes.common import SECURITY
 from gateway.views import DlqList, Purged, Retried, dlq_view
 from jobs.errors import JobNotFound, WrongState
 from jobs.events import EventName
@@ -28,13 +30,13 @@ OPERATOR = [requires(Role.OPERATOR)]
 _SWEEP_PAGE = 1000
 
 
-@get("/", guards=OPERATOR, summary="List the DLQ")
+@get("/", responses=ERROR_RESPONSES, guards=OPERATOR, summary="List the DLQ")
 async def list_dlq(
-    gateway: Gateway,
-    queue: str | None = None,
-    job_type: Annotated[str | None, Parameter(query="type")] = None,
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-    cursor: str | None = None,
+    gateway: NamedDependency[Gateway],
+    queue: FromQuery[str | None] = None,
+    job_type: Annotated[str | None, QueryParameter(name="type")] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    cursor: FromQuery[str | None] = None,
 ) -> DlqList:
     """Failed and dead-lettered jobs, newest first, each with its `reason`."""
     if cursor and not is_job_id(cursor):
@@ -52,8 +54,12 @@ async def list_dlq(
     return DlqList(jobs=views, count=len(views), next_cursor=page.next_cursor)
 
 
-@post("/retry", guards=OPERATOR, status_code=200, summary="Replay DLQ jobs")
-async def retry_dlq(gateway: Gateway, data: DlqRetryRequest | None = None) -> Retried:
+@post(
+    "/retry", responses=ERROR_RESPONSES, guards=OPERATOR, status_code=200, summary="Replay DLQ jobs"
+)
+async def retry_dlq(
+    gateway: NamedDependency[Gateway], data: JSONBody[DlqRetryRequest | None] = None
+) -> Retried:
     """Send DLQ jobs back to their queues: those in `ids`, or every one of `queue` and/or
     `type`. Answers how many went back (jobs no longer in the DLQ are skipped)."""
     data = data or DlqRetryRequest()
@@ -73,8 +79,10 @@ async def retry_dlq(gateway: Gateway, data: DlqRetryRequest | None = None) -> Re
     return Retried(retried=retried)
 
 
-@delete("/", guards=OPERATOR, status_code=200, summary="Purge the DLQ")
-async def purge_dlq(gateway: Gateway, queue: str | None = None) -> Purged:
+@delete("/", responses=ERROR_RESPONSES, guards=OPERATOR, status_code=200, summary="Purge the DLQ")
+async def purge_dlq(
+    gateway: NamedDependency[Gateway], queue: FromQuery[str | None] = None
+) -> Purged:
     """Delete the DLQ's jobs (of `queue`, or all) and empty the broker's DLQ queues."""
     if queue is not None and not is_valid_queue(queue):
         raise validation_error("queue", "not a queue name")
@@ -108,5 +116,8 @@ async def _sweep(gateway: Gateway, queue: str | None, job_type: str | None) -> l
 
 
 dlq_router = Router(
-    path="/api/v1/dlq", route_handlers=[list_dlq, retry_dlq, purge_dlq], tags=["dlq"]
+    path="/api/v1/dlq",
+    security=SECURITY,
+    route_handlers=[list_dlq, retry_dlq, purge_dlq],
+    tags=["dlq"],
 )

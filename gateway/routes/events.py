@@ -7,10 +7,12 @@ from typing import Annotated
 
 import msgspec
 from litestar import get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
 from gateway.auth import Role, requires
+from gateway.errors import ERROR_RESPONSES
 from gateway.hub import EventFilter
 from gateway.resources import Gateway
 from gateway.routes.common import job_id_of
@@ -35,16 +37,17 @@ def frame(event: JobEvent) -> bytes:
 
 @get(
     "/api/v1/events",
+    responses=ERROR_RESPONSES,
     guards=[requires(Role.VIEWER)],
     summary="Stream job events",
     media_type="text/event-stream",
     tags=["events"],
 )
 async def events(
-    gateway: Gateway,
-    job_id: str | None = None,
-    job_type: Annotated[str | None, Parameter(query="type")] = None,
-    queue: str | None = None,
+    gateway: NamedDependency[Gateway],
+    job_id: FromQuery[str | None] = None,
+    job_type: Annotated[str | None, QueryParameter(name="type")] = None,
+    queue: FromQuery[str | None] = None,
 ) -> Stream:
     """A `connected` frame, then one `job.<name>` frame per state change of the jobs that
     match the filters, and a keepalive comment every 15 s."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from litestar import Router, get
+from litestar.di import NamedDependency
 
 from broker import queue_depth
 from gateway.auth import Role, requires
+from gateway.errors import ERROR_RESPONSES
 from gateway.resources import Gateway
+from gateway.routes.common import SECURITY
 from gateway.views import (
     FleetSummary,
     QueueCounts,
@@ -22,8 +25,8 @@ from jobs.states import JobState
 VIEWER = [requires(Role.VIEWER)]
 
 
-@get("/stats", guards=VIEWER, summary="Job counts and the fleet")
-async def stats(gateway: Gateway) -> StatsResponse:
+@get("/stats", responses=ERROR_RESPONSES, guards=VIEWER, summary="Job counts and the fleet")
+async def stats(gateway: NamedDependency[Gateway]) -> StatsResponse:
     """How many jobs are in each state, and how many consumers each work queue has."""
     counts = await gateway.store.counts()
     totals = {state: 0 for state in JobState}
@@ -43,8 +46,8 @@ async def stats(gateway: Gateway) -> StatsResponse:
     )
 
 
-@get("/queues", guards=VIEWER, summary="Queues")
-async def queues(gateway: Gateway) -> QueueList:
+@get("/queues", responses=ERROR_RESPONSES, guards=VIEWER, summary="Queues")
+async def queues(gateway: NamedDependency[Gateway]) -> QueueList:
     """Every queue: ready messages and consumers (RabbitMQ), DLQ depth, counts by state."""
     counts = await gateway.store.counts()
     names = gateway.session.names
@@ -70,4 +73,6 @@ async def _depth(gateway: Gateway, queue_name: str) -> tuple[int, int]:
         return 0, 0
 
 
-fleet_router = Router(path="/api/v1", route_handlers=[stats, queues], tags=["fleet"])
+fleet_router = Router(
+    path="/api/v1", security=SECURITY, route_handlers=[stats, queues], tags=["fleet"]
+)

@@ -7,6 +7,8 @@ from importlib.metadata import version
 
 import msgspec
 from litestar import MediaType, Response, get
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from gateway.errors import RETRY_AFTER
@@ -67,14 +69,17 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", summary="Readiness", tags=["health"])
-async def ready(gateway: Gateway) -> Response[Health]:
+_UNAVAILABLE = {503: ResponseSpec(Health, description="a component is down (Retry-After)")}
+
+
+@get("/ready", summary="Readiness", tags=["health"], responses=_UNAVAILABLE)
+async def ready(gateway: NamedDependency[Gateway]) -> Response[Health]:
     """200 when RabbitMQ and the store answer; 503 with Retry-After otherwise."""
     return _answer(await _check(gateway))
 
 
-@get("/health", summary="Health detail", tags=["health"])
-async def health(gateway: Gateway) -> Response[Health]:
+@get("/health", summary="Health detail", tags=["health"], responses=_UNAVAILABLE)
+async def health(gateway: NamedDependency[Gateway]) -> Response[Health]:
     """Each component's state (the same verdict as /ready, with detail)."""
     return _answer(await _check(gateway))
 

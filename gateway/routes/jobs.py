@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Response, Router, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from gateway.auth import Role, requires
 from gateway.errors import (
+    ERROR_RESPONSES,
     error_of,
     field_in,
     payload_too_large,
@@ -24,7 +26,7 @@ from gateway.requests import (
     is_job_id,
 )
 from gateway.resources import Gateway
-from gateway.routes.common import job_id_of, job_or_404
+from gateway.routes.common import SECURITY, JobIdPath, job_id_of, job_or_404
 from gateway.views import (
     BatchItem,
     BatchResponse,
@@ -53,8 +55,10 @@ def checked(request: SubmitRequest, settings: Settings) -> Submission:
     return request.to_submission()
 
 
-@post("/", guards=OPERATOR, status_code=201, summary="Submit a job")
-async def submit(data: SubmitRequest, gateway: Gateway) -> Response[JobView]:
+@post("/", responses=ERROR_RESPONSES, guards=OPERATOR, status_code=201, summary="Submit a job")
+async def submit(
+    data: JSONBody[SubmitRequest], gateway: NamedDependency[Gateway]
+) -> Response[JobView]:
     """Store the job and publish it; answers once the broker confirmed the publish (201), or
     with the existing job when its idempotency key was used before (200). If RabbitMQ does
     not take it, nothing is stored and the answer is 503 with Retry-After."""
@@ -62,8 +66,16 @@ async def submit(data: SubmitRequest, gateway: Gateway) -> Response[JobView]:
     return Response(job_view(job), status_code=201 if created else 200)
 
 
-@post("/batch", guards=OPERATOR, status_code=201, summary="Submit several jobs")
-async def submit_batch(data: BatchRequest, gateway: Gateway) -> BatchResponse:
+@post(
+    "/batch",
+    responses=ERROR_RESPONSES,
+    guards=OPERATOR,
+    status_code=201,
+    summary="Submit several jobs",
+)
+async def submit_batch(
+    data: JSONBody[BatchRequest], gateway: NamedDependency[Gateway]
+) -> BatchResponse:
     """Submit up to `max_batch` jobs. `atomic`: all are stored or none (an invalid item is a
     400 naming its index); otherwise each item succeeds or fails on its own."""
     limit = gateway.settings.max_batch
@@ -111,16 +123,16 @@ async def _submit_item(gateway: Gateway, index: int, item: Submission | Exceptio
     return BatchItem(index=index, success=True, job=job_view(job))
 
 
-@get("/", guards=VIEWER, summary="List jobs")
+@get("/", responses=ERROR_RESPONSES, guards=VIEWER, summary="List jobs")
 async def list_jobs(
-    gateway: Gateway,
-    job_state: Annotated[str | None, Parameter(query="state")] = None,
-    job_type: Annotated[str | None, Parameter(query="type")] = None,
-    queue: str | None = None,
-    tag: list[str] | None = None,
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-    cursor: str | None = None,
-    include: str | None = None,
+    gateway: NamedDependency[Gateway],
+    job_state: Annotated[str | None, QueryParameter(name="state")] = None,
+    job_type: Annotated[str | None, QueryParameter(name="type")] = None,
+    queue: FromQuery[str | None] = None,
+    tag: FromQuery[list[str] | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    cursor: FromQuery[str | None] = None,
+    include: FromQuery[str | None] = None,
 ) -> JobList:
     """Jobs newest first, filtered by state (comma-separated), type, queue and tags
     (`tag=key:value`, repeatable); `include=payload,result` adds those."""
@@ -169,28 +181,52 @@ def _cursor(raw: str | None) -> str | None:
     return raw.lower()
 
 
-@get("/{job_id:str}", guards=VIEWER, summary="Get a job")
-async def get_job(job_id: str, gateway: Gateway) -> JobView:
+@get("/{job_id:str}", responses=ERROR_RESPONSES, guards=VIEWER, summary="Get a job")
+async def get_job(job_id: JobIdPath, gateway: NamedDependency[Gateway]) -> JobView:
     """The job, with its payload and, once it completed, its result."""
     return job_view(await job_or_404(gateway, job_id), payload=True, result=True)
 
 
-@delete("/{job_id:str}", guards=ADMIN, status_code=204, summary="Delete a job")
-async def delete_job(job_id: str, gateway: Gateway) -> None:
+@delete(
+    "/{job_id:str}",
+    responses=ERROR_RESPONSES,
+    guards=ADMIN,
+    status_code=204,
+    summary="Delete a job",
+)
+async def delete_job(job_id: JobIdPath, gateway: NamedDependency[Gateway]) -> None:
     """Remove the job; a job that has not finished is cancelled first."""
     await gateway.admin.delete(job_id_of(job_id))
 
 
-@post("/{job_id:str}/cancel", guards=OPERATOR, status_code=200, summary="Cancel a job")
-async def cancel_job(job_id: str, gateway: Gateway, data: CancelRequest | None = None) -> JobView:
+@post(
+    "/{job_id:str}/cancel",
+    responses=ERROR_RESPONSES,
+    guards=OPERATOR,
+    status_code=200,
+    summary="Cancel a job",
+)
+async def cancel_job(
+    job_id: JobIdPath,
+    gateway: NamedDependency[Gateway],
+    data: JSONBody[CancelRequest | None] = None,
+) -> JobView:
     """Cancel a job that has not finished; a running job's handler is stopped on its
     worker. 409 when it already finished."""
     reason = data.reason if data is not None else None
     return job_view(await gateway.admin.cancel(job_id_of(job_id), reason))
 
 
-@post("/{job_id:str}/retry", guards=OPERATOR, status_code=200, summary="Retry a job")
-async def retry_job(job_id: str, gateway: Gateway, data: RetryRequest | None = None) -> JobView:
+@post(
+    "/{job_id:str}/retry",
+    responses=ERROR_RESPONSES,
+    guards=OPERATOR,
+    status_code=200,
+    summary="Retry a job",
+)
+async def retry_job(
+    job_id: JobIdPath, gateway: NamedDependency[Gateway], data: JSONBody[RetryRequest | None] = None
+) -> JobView:
     """Send a failed, dead-lettered or cancelled job back to its queue; 409 otherwise."""
     reset = data.reset_attempts if data is not None else False
     return job_view(await gateway.admin.retry(job_id_of(job_id), reset_attempts=reset))
@@ -198,6 +234,7 @@ async def retry_job(job_id: str, gateway: Gateway, data: RetryRequest | None = N
 
 jobs_router = Router(
     path="/api/v1/jobs",
+    security=SECURITY,
     route_handlers=[
         submit,
         submit_batch,

@@ -6,13 +6,14 @@ import asyncio
 from typing import Annotated
 
 from litestar import Router, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, QueryParameter
 
 from gateway.auth import Role, requires
-from gateway.errors import ApiError, validation_error
+from gateway.errors import ERROR_RESPONSES, ApiError, validation_error
 from gateway.requests import MAX_WAIT, WaitRequest, seconds
 from gateway.resources import Gateway
-from gateway.routes.common import job_id_of, job_or_404
+from gateway.routes.common import SECURITY, JobIdPath, job_id_of, job_or_404
 from gateway.views import ResultResponse, WaitResponse, result_view
 from jobs.errors import InvalidJob, JobNotFound
 from jobs.model import Job
@@ -21,18 +22,26 @@ from jobs.states import TERMINAL_STATES, JobState
 VIEWER = [requires(Role.VIEWER)]
 
 
-@post("/{job_id:str}/wait", guards=VIEWER, status_code=200, summary="Wait for a job")
-async def wait_post(job_id: str, gateway: Gateway, data: WaitRequest | None = None) -> WaitResponse:
+@post(
+    "/{job_id:str}/wait",
+    responses=ERROR_RESPONSES,
+    guards=VIEWER,
+    status_code=200,
+    summary="Wait for a job",
+)
+async def wait_post(
+    job_id: JobIdPath, gateway: NamedDependency[Gateway], data: JSONBody[WaitRequest | None] = None
+) -> WaitResponse:
     """Answer the moment the job finishes, or when `timeout` (default 30s, at most 5m) runs
     out, with `timed_out: true`."""
     return await _wait(gateway, job_id, data.timeout if data is not None else None)
 
 
-@get("/{job_id:str}/wait", guards=VIEWER, summary="Wait for a job (GET)")
+@get("/{job_id:str}/wait", responses=ERROR_RESPONSES, guards=VIEWER, summary="Wait for a job (GET)")
 async def wait_get(
-    job_id: str,
-    gateway: Gateway,
-    within: Annotated[str | None, Parameter(query="timeout")] = None,
+    job_id: JobIdPath,
+    gateway: NamedDependency[Gateway],
+    within: Annotated[str | None, QueryParameter(name="timeout")] = None,
 ) -> WaitResponse:
     """The same wait, with `?timeout=30s`."""
     return await _wait(gateway, job_id, within)
@@ -72,8 +81,8 @@ async def _get(gateway: Gateway, job_id: str) -> Job:
     return job
 
 
-@get("/{job_id:str}/result", guards=VIEWER, summary="Get a job's result")
-async def get_result(job_id: str, gateway: Gateway) -> ResultResponse:
+@get("/{job_id:str}/result", responses=ERROR_RESPONSES, guards=VIEWER, summary="Get a job's result")
+async def get_result(job_id: JobIdPath, gateway: NamedDependency[Gateway]) -> ResultResponse:
     """The outcome of a finished job: its output, or the error it ended with. 404 while it
     has not finished."""
     job = await job_or_404(gateway, job_id)
@@ -83,5 +92,8 @@ async def get_result(job_id: str, gateway: Gateway) -> ResultResponse:
 
 
 outcomes_router = Router(
-    path="/api/v1/jobs", route_handlers=[wait_post, wait_get, get_result], tags=["jobs"]
+    path="/api/v1/jobs",
+    security=SECURITY,
+    route_handlers=[wait_post, wait_get, get_result],
+    tags=["jobs"],
 )
