@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from jobs.store import SQLiteStore
 from tests.rabbitmq import AMQP_URL, TEST_QUEUES, delete_namespace, require_rabbitmq
 from topology import Names
 
@@ -105,9 +106,20 @@ def start_dev(workdir: Path, *extra: str, env: dict[str, str] | None = None) -> 
 
 
 def stop_dev(server: DevServer) -> None:
-    """Stop the server and delete what it declared on RabbitMQ."""
+    """Stop the server and delete what it declared on RabbitMQ: the usual queues and every
+    queue its store has seen a job in (schemathesis makes up queue names)."""
     server.stop()
-    asyncio.run(delete_namespace(Names(server.namespace), TEST_QUEUES))
+    asyncio.run(_delete_namespace(server))
+
+
+async def _delete_namespace(server: DevServer) -> None:
+    store = SQLiteStore.from_url(f"sqlite:///{server.store_path}")
+    await store.open()
+    try:
+        seen = await store.counts()
+    finally:
+        await store.close()
+    await delete_namespace(Names(server.namespace), (*TEST_QUEUES, *seen))
 
 
 @pytest.fixture(scope="module")
