@@ -20,8 +20,6 @@ async def listen(
     exchange: str,
     queue_name: str,
     on_body: OnBody,
-    *,
-    binding_key: str = "#",
 ) -> AbstractQueue:
     """Consume `exchange` through an exclusive, auto-deleted queue `queue_name`, calling
     `on_body` with each message's body (auto-acked: a listener's messages are advisory).
@@ -33,7 +31,7 @@ async def listen(
     queue = await channel.declare_queue(
         queue_name, exclusive=True, auto_delete=True, arguments=LISTENER_ARGUMENTS
     )
-    await queue.bind(exchange, binding_key)
+    await queue.bind(exchange, "#")  # everything: a fanout ignores the key, a topic needs it
 
     async def deliver(message: AbstractIncomingMessage) -> None:
         try:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from gateway.resources import open_gateway
-from gateway.server import server
+from gateway.server import bind_address, server
 from jobs.settings import Settings
 from leveret.cli.app import app
 from leveret.cli.options import (
@@ -51,6 +51,7 @@ def serve(
             namespace=namespace,
             api_keys_file=api_keys_file,
         )
+        bind_address(settings)  # a malformed address is refused before connecting anywhere
         async with open_gateway(settings) as gateway:
             http_server = server(settings, gateway, log_level=log_level)
             with _on_signals(lambda: setattr(http_server, "should_exit", True)):
@@ -85,6 +86,7 @@ def dev(
             api_keys_file=api_keys_file,
             concurrency=concurrency,
         )
+        bind_address(settings)
         async with open_gateway(settings) as gateway:
             http_server = server(settings, gateway, log_level=log_level)
 
