@@ -11,8 +11,8 @@ from litestar.datastructures import State
 
 from broker import BrokerSession, Producer
 from broker.admin import JobAdmin
-from gateway.auth import KeyRing
 from gateway.hub import EventHub
+from gateway.keys import KeyRing
 from jobs.settings import Settings
 from jobs.store import JobStore, store_from_url
 

@@ -14,8 +14,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from broker import purge_queue
-from gateway.auth import Role, requires
+from gateway.auth import requires
 from gateway.errors import ERROR_RESPONSES, validation_error
+from gateway.keys import Role
 from gateway.requests import DlqRetryRequest, is_job_id
 from gateway.resources import Gateway
 from gateway.routes.common import SECURITY

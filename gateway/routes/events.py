@@ -11,9 +11,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
-from gateway.auth import Role, requires
+from gateway.auth import requires
 from gateway.errors import ERROR_RESPONSES
 from gateway.hub import EventFilter
+from gateway.keys import Role
 from gateway.resources import Gateway
 from gateway.routes.common import job_id_of
 from gateway.views import job_view

@@ -6,8 +6,9 @@ from litestar import Router, get
 from litestar.di import NamedDependency
 
 from broker import queue_depth
-from gateway.auth import Role, requires
+from gateway.auth import requires
 from gateway.errors import ERROR_RESPONSES
+from gateway.keys import Role
 from gateway.resources import Gateway
 from gateway.routes.common import SECURITY
 from gateway.views import (

@@ -10,7 +10,7 @@ from litestar import Response, Router, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from gateway.auth import Role, requires
+from gateway.auth import requires
 from gateway.errors import (
     ERROR_RESPONSES,
     error_of,
@@ -18,6 +18,7 @@ from gateway.errors import (
     payload_too_large,
     validation_error,
 )
+from gateway.keys import Role
 from gateway.requests import (
     BatchRequest,
     CancelRequest,

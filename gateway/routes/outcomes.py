@@ -9,8 +9,9 @@ from litestar import Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 
-from gateway.auth import Role, requires
+from gateway.auth import requires
 from gateway.errors import ERROR_RESPONSES, ApiError, validation_error
+from gateway.keys import Role
 from gateway.requests import MAX_WAIT, WaitRequest, seconds
 from gateway.resources import Gateway
 from gateway.routes.common import SECURITY, JobIdPath, job_id_of, job_or_404

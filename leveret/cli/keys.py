@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.auth import KeyFile, Role
+from gateway.keys import KeyFile, Role
 from jobs.errors import ConfigurationError
 from jobs.settings import Settings
 from leveret.cli.app import app

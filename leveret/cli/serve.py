@@ -10,8 +10,6 @@ from typing import Annotated
 
 import typer
 
-from gateway.resources import open_gateway
-from gateway.server import bind_address, server
 from jobs.settings import Settings
 from leveret.cli.app import app
 from leveret.cli.options import (
@@ -42,6 +40,8 @@ def serve(
 ) -> None:
     """Run the HTTP gateway until SIGTERM or SIGINT."""
     configure_logging(log_level)
+    from gateway.resources import open_gateway  # the web stack loads only for these commands
+    from gateway.server import bind_address, server
 
     async def main() -> None:
         settings = Settings.from_env(
@@ -75,6 +75,8 @@ def dev(
     """The gateway and a worker with the demo handlers, in one process, on the embedded
     store by default: everything needed to try Leveret."""
     configure_logging(log_level)
+    from gateway.resources import open_gateway
+    from gateway.server import bind_address, server
     from leveret.demo import worker
 
     async def main() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gateway.auth import KeyFile, Role
+from gateway.keys import KeyFile, Role
 from jobs.states import JobState
 from leveret.client import Client, SyncClient
 from leveret.models import Job

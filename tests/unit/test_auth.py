@@ -13,7 +13,8 @@ from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.testing import TestClient
 
-from gateway.auth import (
+from gateway.auth import presented_key, requires
+from gateway.keys import (
     KEY_PREFIX,
     RELOAD_INTERVAL,
     ApiKey,
@@ -22,8 +23,6 @@ from gateway.auth import (
     Role,
     digest,
     new_key,
-    presented_key,
-    requires,
 )
 from jobs.errors import ConfigurationError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from gateway.auth import KEY_PREFIX, KeyFile, KeyRing, Role, digest
+from gateway.keys import KEY_PREFIX, KeyFile, KeyRing, Role, digest
 from leveret.cli.app import app
 
 
