@@ -67,3 +67,9 @@ def requires(role: Role) -> Guard:
             raise Forbidden(f"the key {key.name!r} is a {key.role.value}; this needs {role.value}")
 
     return guard
+
+
+# The guards of the three kinds of route: reading, operating, administering.
+VIEWER: list[Guard] = [requires(Role.VIEWER)]
+OPERATOR: list[Guard] = [requires(Role.OPERATOR)]
+ADMIN: list[Guard] = [requires(Role.ADMIN)]

@@ -14,9 +14,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from broker import purge_queue
-from gateway.auth import requires
+from gateway.auth import OPERATOR
 from gateway.errors import ERROR_RESPONSES, validation_error
-from gateway.keys import Role
 from gateway.requests import DlqRetryRequest, is_job_id
 from gateway.resources import Gateway
 from gateway.routes.common import SECURITY
@@ -27,7 +26,6 @@ from jobs.model import Job, is_valid_queue
 from jobs.states import DLQ_STATES
 from jobs.store import JobQuery
 
-OPERATOR = [requires(Role.OPERATOR)]
 _SWEEP_PAGE = 1000
 
 

@@ -11,10 +11,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 
-from gateway.auth import requires
+from gateway.auth import VIEWER
 from gateway.errors import ERROR_RESPONSES
 from gateway.hub import EventFilter
-from gateway.keys import Role
 from gateway.resources import Gateway
 from gateway.routes.common import job_id_of
 from gateway.views import job_view
@@ -39,7 +38,7 @@ def frame(event: JobEvent) -> bytes:
 @get(
     "/api/v1/events",
     responses=ERROR_RESPONSES,
-    guards=[requires(Role.VIEWER)],
+    guards=VIEWER,
     summary="Stream job events",
     media_type="text/event-stream",
     tags=["events"],

@@ -6,9 +6,8 @@ from litestar import Router, get
 from litestar.di import NamedDependency
 
 from broker import queue_depth
-from gateway.auth import requires
+from gateway.auth import VIEWER
 from gateway.errors import ERROR_RESPONSES
-from gateway.keys import Role
 from gateway.resources import Gateway
 from gateway.routes.common import SECURITY
 from gateway.views import (
@@ -22,8 +21,6 @@ from gateway.views import (
 from jobs.errors import BrokerError
 from jobs.model import utcnow
 from jobs.states import JobState
-
-VIEWER = [requires(Role.VIEWER)]
 
 
 @get("/stats", responses=ERROR_RESPONSES, guards=VIEWER, summary="Job counts and the fleet")

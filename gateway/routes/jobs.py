@@ -10,7 +10,7 @@ from litestar import Response, Router, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from gateway.auth import requires
+from gateway.auth import ADMIN, OPERATOR, VIEWER
 from gateway.errors import (
     ERROR_RESPONSES,
     error_of,
@@ -18,7 +18,6 @@ from gateway.errors import (
     payload_too_large,
     validation_error,
 )
-from gateway.keys import Role
 from gateway.requests import (
     BatchRequest,
     CancelRequest,
@@ -43,9 +42,6 @@ from jobs.store import JobQuery
 from jobs.submission import Submission
 
 _ENCODER = msgspec.msgpack.Encoder()
-VIEWER = [requires(Role.VIEWER)]
-OPERATOR = [requires(Role.OPERATOR)]
-ADMIN = [requires(Role.ADMIN)]
 
 
 def checked(request: SubmitRequest, settings: Settings) -> Submission:
@@ -62,7 +58,8 @@ async def submit(
 ) -> Response[JobView]:
     """Store the job and publish it; answers once the broker confirmed the publish (201), or
     with the existing job when its idempotency key was used before (200). If RabbitMQ does
-    not take it, nothing is stored and the answer is 503 with Retry-After."""
+    not take it, the answer is 503 with Retry-After and no live job is kept (it is recorded
+    cancelled, its idempotency key freed)."""
     job, created = await gateway.producer.submit_one(checked(data, gateway.settings))
     return Response(job_view(job), status_code=201 if created else 200)
 

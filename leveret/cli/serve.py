@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,17 +41,16 @@ def serve(
     """Run the HTTP gateway until SIGTERM or SIGINT."""
     configure_logging(log_level)
     from gateway.resources import open_gateway  # the web stack loads only for these commands
-    from gateway.server import bind_address, server
+    from gateway.server import server
 
     async def main() -> None:
-        settings = Settings.from_env(
+        settings = _settings(
             http=http,
             amqp_url=amqp_url,
             store_url=store_url,
             namespace=namespace,
             api_keys_file=api_keys_file,
         )
-        bind_address(settings)  # a malformed address is refused before connecting anywhere
         async with open_gateway(settings) as gateway:
             http_server = server(settings, gateway, log_level=log_level)
             with _on_signals(lambda: setattr(http_server, "should_exit", True)):
@@ -76,11 +75,11 @@ def dev(
     store by default: everything needed to try Leveret."""
     configure_logging(log_level)
     from gateway.resources import open_gateway
-    from gateway.server import bind_address, server
+    from gateway.server import server
     from leveret.demo import worker
 
     async def main() -> None:
-        settings = Settings.from_env(
+        settings = _settings(
             http=http,
             amqp_url=amqp_url,
             store_url=store_url,
@@ -88,7 +87,6 @@ def dev(
             api_keys_file=api_keys_file,
             concurrency=concurrency,
         )
-        bind_address(settings)
         async with open_gateway(settings) as gateway:
             http_server = server(settings, gateway, log_level=log_level)
 
@@ -98,7 +96,12 @@ def dev(
 
             with _on_signals(stop):
                 work = asyncio.create_task(worker.run(settings))
-                await worker.wait_ready()
+                ready = asyncio.create_task(worker.wait_ready())
+                await asyncio.wait({work, ready}, return_when=asyncio.FIRST_COMPLETED)
+                if work.done():  # it could not start: say why, serve nothing
+                    ready.cancel()
+                    work.result()
+                    return
                 serving = asyncio.create_task(http_server.serve())
                 await asyncio.wait({work, serving}, return_when=asyncio.FIRST_COMPLETED)
                 stop()  # whichever ended first, the other follows
@@ -106,6 +109,16 @@ def dev(
 
     run(main())
     leave_stuck_handler_threads()
+
+
+def _settings(**flags: Any) -> Settings:
+    """Settings from the environment and `flags`, with the listening address checked before
+    anything connects anywhere."""
+    from gateway.server import bind_address
+
+    settings = Settings.from_env(**flags)
+    bind_address(settings)
+    return settings
 
 
 @contextlib.contextmanager
