@@ -27,7 +27,6 @@ _CONNECTION_ERRORS = (
 )
 CAPACITY = 10_000
 _FLUSH_TIMEOUT = 2.0
-_ANNOUNCE_TIMEOUT = 1.0
 
 
 def _message(event: JobEvent) -> aio_pika.Message:
@@ -50,8 +49,11 @@ class EventPublisher:
     truth reads the store; SSE clients and waiters re-read it when their stream reconnects.
     """
 
-    def __init__(self, connection: AbstractRobustConnection, names: Names) -> None:
+    def __init__(
+        self, connection: AbstractRobustConnection, names: Names, *, timeout: float
+    ) -> None:
         self._connection = connection
+        self._timeout = timeout
         self._exchange_name = names.events_exchange
         self._queue: asyncio.Queue[JobEvent] = asyncio.Queue(CAPACITY)
         self._task: asyncio.Task[None] | None = None
@@ -73,15 +75,19 @@ class EventPublisher:
     async def announce(self, name: EventName, job: Job) -> None:
         """Announce now, ahead of whatever the caller publishes next: a job's `created`
         must reach listeners before its worker can say `started`. Without confirms this
-        costs a socket write, not a round trip; on trouble the event joins the queue."""
+        costs a socket write, not a round trip."""
         if self._exchange is None or self._task is None:
             return
         event = JobEvent.of(name, job)
         try:
-            async with asyncio.timeout(_ANNOUNCE_TIMEOUT):
+            async with asyncio.timeout(self._timeout):
                 await self._exchange.publish(_message(event), routing_key(event))
-        except (TimeoutError, *_CONNECTION_ERRORS):
-            self._enqueue(event)
+        except _CONNECTION_ERRORS:
+            self._enqueue(event)  # not sent: the pump sends it once reconnected
+        except TimeoutError:
+            # The broker is blocking the connection; the frame may be on its way already,
+            # and the caller's own publish is about to fail the same way.
+            log.warning("job %s: event %s not confirmed written in time", job.id, name)
 
     def _enqueue(self, event: JobEvent) -> None:
         try:

@@ -39,7 +39,7 @@ class BrokerSession:
         self.consuming = consuming
         self.publisher = Publisher(publishing, timeout=settings.publish_timeout)
         self.router = JobRouter(self.publisher, publishing, self.names, self.options)
-        self.events = EventPublisher(publishing, self.names)
+        self.events = EventPublisher(publishing, self.names, timeout=settings.publish_timeout)
 
     @classmethod
     @asynccontextmanager
