@@ -41,7 +41,10 @@ class JobAdmin:
             if cancelled is not None:
                 break  # else it moved on meanwhile: look again
         if current.state is JobState.RUNNING:
-            await send_command(self._session.publisher, self._session.names, CancelJob(job_id))
+            command = CancelJob(job_id)
+            if not await send_command(self._session.publisher, self._session.names, command):
+                # Its worker is gone: the redelivered message will find the job cancelled.
+                log.info("job %s cancelled while running; no worker is listening", job_id)
         self._session.events.emit(EventName.CANCELLED, cancelled)
         await self._producer.release_dependents(cancelled)
         return cancelled

@@ -46,7 +46,7 @@ class Subscription:
 
     def __init__(self, wanted: EventFilter) -> None:
         self.wanted = wanted
-        self.dropped = 0
+        self._behind = False
         self._events: asyncio.Queue[JobEvent] = asyncio.Queue(STREAM_BUFFER)
 
     def offer(self, event: JobEvent) -> None:
@@ -55,7 +55,11 @@ class Subscription:
             return
         if self._events.full():
             self._events.get_nowait()
-            self.dropped += 1
+            if not self._behind:
+                self._behind = True
+                log.warning(
+                    "an SSE client fell %d events behind; dropping its oldest", STREAM_BUFFER
+                )
         self._events.put_nowait(event)
 
     async def next(self, within: float) -> JobEvent | None:
@@ -113,11 +117,6 @@ class EventHub:
                 waiters.discard(woken)
                 if not waiters:
                     del self._waiters[job_id]
-
-    @property
-    def listeners(self) -> int:
-        """SSE streams and waiters currently attached."""
-        return len(self._streams) + sum(len(w) for w in self._waiters.values())
 
     def _on_body(self, body: bytes) -> None:
         try:
