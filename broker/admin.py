@@ -41,10 +41,7 @@ class JobAdmin:
             if cancelled is not None:
                 break  # else it moved on meanwhile: look again
         if current.state is JobState.RUNNING:
-            command = CancelJob(job_id)
-            if not await send_command(self._session.publisher, self._session.names, command):
-                # Its worker is gone: the redelivered message will find the job cancelled.
-                log.info("job %s cancelled while running; no worker is listening", job_id)
+            await self._stop_handler(job_id)
         self._session.events.emit(EventName.CANCELLED, cancelled)
         await self._producer.release_dependents(cancelled)
         return cancelled
@@ -99,6 +96,19 @@ class JobAdmin:
         if not await self._store.delete(job_id):
             raise JobNotFound(job_id)
         self._session.events.emit(EventName.DELETED, current)
+
+    async def _stop_handler(self, job_id: str) -> None:
+        # The cancel is recorded already, so the handler's outcome will be refused whatever
+        # happens here; stopping it only saves the work.
+        try:
+            heard = await send_command(
+                self._session.publisher, self._session.names, CancelJob(job_id)
+            )
+        except BrokerError:
+            log.warning("job %s cancelled, but its worker could not be told to stop", job_id)
+            return
+        if not heard:  # its worker is gone: the redelivered message finds the job cancelled
+            log.info("job %s cancelled while running; no worker is listening", job_id)
 
     async def _get(self, job_id: str) -> Job:
         job = await self._store.get(job_id)
