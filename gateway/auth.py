@@ -73,3 +73,6 @@ def requires(role: Role) -> Guard:
 VIEWER: list[Guard] = [requires(Role.VIEWER)]
 OPERATOR: list[Guard] = [requires(Role.OPERATOR)]
 ADMIN: list[Guard] = [requires(Role.ADMIN)]
+
+# The OpenAPI security requirement of the guarded routes: either header will do.
+SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}]

@@ -14,11 +14,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from broker import purge_queue
-from gateway.auth import OPERATOR
+from gateway.auth import OPERATOR, SECURITY
 from gateway.errors import ERROR_RESPONSES, validation_error
 from gateway.requests import DlqRetryRequest, is_job_id
 from gateway.resources import Gateway
-from gateway.routes.common import SECURITY
 from gateway.views import DlqList, Purged, Retried, dlq_view
 from jobs.errors import JobNotFound, WrongState
 from jobs.events import EventName

@@ -15,7 +15,7 @@ from gateway.auth import VIEWER
 from gateway.errors import ERROR_RESPONSES
 from gateway.hub import EventFilter
 from gateway.resources import Gateway
-from gateway.routes.common import job_id_of
+from gateway.routes.job_path import job_id_of
 from gateway.views import job_view
 from jobs.events import JobEvent
 

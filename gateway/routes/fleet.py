@@ -6,10 +6,9 @@ from litestar import Router, get
 from litestar.di import NamedDependency
 
 from broker import queue_depth
-from gateway.auth import VIEWER
+from gateway.auth import SECURITY, VIEWER
 from gateway.errors import ERROR_RESPONSES
 from gateway.resources import Gateway
-from gateway.routes.common import SECURITY
 from gateway.views import (
     FleetSummary,
     QueueCounts,

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Response, Router, delete, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from gateway.auth import ADMIN, OPERATOR, VIEWER
+from gateway.auth import ADMIN, OPERATOR, SECURITY, VIEWER
 from gateway.errors import (
     ERROR_RESPONSES,
     error_of,
@@ -26,7 +27,7 @@ from gateway.requests import (
     is_job_id,
 )
 from gateway.resources import Gateway
-from gateway.routes.common import SECURITY, JobIdPath, job_id_of, job_or_404
+from gateway.routes.job_path import JobIdPath, job_id_of, job_or_404
 from gateway.views import (
     BatchItem,
     BatchResponse,
@@ -52,7 +53,16 @@ def checked(request: SubmitRequest, settings: Settings) -> Submission:
     return request.to_submission()
 
 
-@post("/", responses=ERROR_RESPONSES, guards=OPERATOR, status_code=201, summary="Submit a job")
+_EXISTING = ResponseSpec(JobView, description="the job made earlier with this idempotency_key")
+
+
+@post(
+    "/",
+    responses={**ERROR_RESPONSES, 200: _EXISTING},
+    guards=OPERATOR,
+    status_code=201,
+    summary="Submit a job",
+)
 async def submit(
     data: JSONBody[SubmitRequest], gateway: NamedDependency[Gateway]
 ) -> Response[JobView]:

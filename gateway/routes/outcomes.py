@@ -9,11 +9,11 @@ from litestar import Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 
-from gateway.auth import VIEWER
+from gateway.auth import SECURITY, VIEWER
 from gateway.errors import ERROR_RESPONSES, ApiError, validation_error
 from gateway.requests import MAX_WAIT, WaitRequest, seconds
 from gateway.resources import Gateway
-from gateway.routes.common import SECURITY, JobIdPath, job_id_of, job_or_404
+from gateway.routes.job_path import JobIdPath, job_id_of, job_or_404
 from gateway.views import ResultResponse, WaitResponse, result_view
 from jobs.errors import InvalidJob, JobNotFound
 from jobs.model import Job

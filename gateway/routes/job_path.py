@@ -1,4 +1,4 @@
-"""What several route families share: reading ids and the job they name."""
+"""The job a path names: its id checked and canonical, and the job read or a 404."""
 
 from __future__ import annotations
 
