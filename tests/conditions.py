@@ -28,3 +28,21 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout:g}s; last value: {value!r}")
         await asyncio.sleep(POLL)
+
+
+def eventually_sync(
+    probe: Callable[[], T],
+    accept: Callable[[T], bool] = bool,
+    *,
+    timeout: float = 15.0,
+    what: str = "condition",
+) -> T:
+    """`eventually` for code without an event loop (starting a process, say)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if accept(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout:g}s; last value: {value!r}")
+        time.sleep(POLL)

@@ -21,6 +21,7 @@ from leveret.cli.options import (
     run,
 )
 from leveret.cli.worker import leave_stuck_handler_threads
+from workers import Worker
 
 Http = Annotated[str | None, typer.Option("--http", help="host:port to listen on [LEVERET_HTTP].")]
 KeysFile = Annotated[
@@ -40,23 +41,14 @@ def serve(
 ) -> None:
     """Run the HTTP gateway until SIGTERM or SIGINT."""
     configure_logging(log_level)
-    from gateway.resources import open_gateway  # the web stack loads only for these commands
-    from gateway.server import server
-
-    async def main() -> None:
-        settings = _settings(
-            http=http,
-            amqp_url=amqp_url,
-            store_url=store_url,
-            namespace=namespace,
-            api_keys_file=api_keys_file,
-        )
-        async with open_gateway(settings) as gateway:
-            http_server = server(settings, gateway, log_level=log_level)
-            with _on_signals(lambda: setattr(http_server, "should_exit", True)):
-                await http_server.serve()
-
-    run(main())
+    flags = {
+        "http": http,
+        "amqp_url": amqp_url,
+        "store_url": store_url,
+        "namespace": namespace,
+        "api_keys_file": api_keys_file,
+    }
+    run(_serve(flags, log_level, beside=None))
 
 
 @app.command()
@@ -74,51 +66,51 @@ def dev(
     """The gateway and a worker with the demo handlers, in one process, on the embedded
     store by default: everything needed to try Leveret."""
     configure_logging(log_level)
-    from gateway.resources import open_gateway
-    from gateway.server import server
     from leveret.demo import worker
 
-    async def main() -> None:
-        settings = _settings(
-            http=http,
-            amqp_url=amqp_url,
-            store_url=store_url,
-            namespace=namespace,
-            api_keys_file=api_keys_file,
-            concurrency=concurrency,
-        )
-        async with open_gateway(settings) as gateway:
-            http_server = server(settings, gateway, log_level=log_level)
-
-            def stop() -> None:
-                http_server.should_exit = True
-                worker.stop()
-
-            with _on_signals(stop):
-                work = asyncio.create_task(worker.run(settings))
-                ready = asyncio.create_task(worker.wait_ready())
-                await asyncio.wait({work, ready}, return_when=asyncio.FIRST_COMPLETED)
-                if work.done():  # it could not start: say why, serve nothing
-                    ready.cancel()
-                    work.result()
-                    return
-                serving = asyncio.create_task(http_server.serve())
-                await asyncio.wait({work, serving}, return_when=asyncio.FIRST_COMPLETED)
-                stop()  # whichever ended first, the other follows
-                await asyncio.gather(work, serving)
-
-    run(main())
+    flags = {
+        "http": http,
+        "amqp_url": amqp_url,
+        "store_url": store_url,
+        "namespace": namespace,
+        "api_keys_file": api_keys_file,
+        "concurrency": concurrency,
+    }
+    run(_serve(flags, log_level, beside=worker))
     leave_stuck_handler_threads()
 
 
-def _settings(**flags: Any) -> Settings:
-    """Settings from the environment and `flags`, with the listening address checked before
-    anything connects anywhere."""
-    from gateway.server import bind_address
+async def _serve(flags: dict[str, Any], log_level: str, *, beside: Worker | None) -> None:
+    """Serve the gateway (with the worker `beside` it, if any) until SIGINT or SIGTERM, or
+    until either of them stops. `flags` are the command's settings flags."""
+    from gateway.resources import open_gateway  # the web stack loads only for these commands
+    from gateway.server import bind_address, server
 
     settings = Settings.from_env(**flags)
-    bind_address(settings)
-    return settings
+    bind_address(settings)  # a malformed address is refused before connecting anywhere
+    async with open_gateway(settings) as gateway:
+        http_server = server(settings, gateway, log_level=log_level)
+
+        def stop() -> None:
+            http_server.should_exit = True
+            if beside is not None:
+                beside.stop()
+
+        with _on_signals(stop):
+            if beside is None:
+                await http_server.serve()
+                return
+            work = asyncio.create_task(beside.run(settings))
+            ready = asyncio.create_task(beside.wait_ready())
+            await asyncio.wait({work, ready}, return_when=asyncio.FIRST_COMPLETED)
+            if work.done():  # it could not start: say why, serve nothing
+                ready.cancel()
+                work.result()
+                return
+            serving = asyncio.create_task(http_server.serve())
+            await asyncio.wait({work, serving}, return_when=asyncio.FIRST_COMPLETED)
+            stop()  # whichever ended first, the other follows
+            await asyncio.gather(work, serving)
 
 
 @contextlib.contextmanager

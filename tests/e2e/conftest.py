@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from jobs.store import SQLiteStore
+from tests.conditions import eventually_sync
 from tests.rabbitmq import AMQP_URL, TEST_QUEUES, delete_namespace, require_rabbitmq
 from topology import Names
 
@@ -91,18 +91,21 @@ def start_dev(workdir: Path, *extra: str, env: dict[str, str] | None = None) -> 
         process = subprocess.Popen(command, env=full_env, cwd=workdir, stdout=log, stderr=log)
     server = DevServer(f"http://127.0.0.1:{port}", namespace, store_path, log_path, process)
     server.env = full_env
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
+
+    def answer() -> int | None:
         if process.poll() is not None:
             pytest.fail(f"leveret dev exited with {process.returncode}:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/ready", timeout=1).status_code == 200:
-                return server
+            return httpx.get(f"{server.url}/ready", timeout=1).status_code
         except httpx.TransportError:
-            pass
-        time.sleep(0.1)  # polling a condition (the server answering), bounded by deadline
-    server.stop()
-    pytest.fail(f"leveret dev was not ready within {START_TIMEOUT}s:\n{server.log()}")
+            return None
+
+    try:
+        eventually_sync(answer, lambda status: status == 200, timeout=START_TIMEOUT, what="ready")
+    except AssertionError:
+        server.stop()
+        pytest.fail(f"leveret dev was not ready within {START_TIMEOUT}s:\n{server.log()}")
+    return server
 
 
 def stop_dev(server: DevServer) -> None:
