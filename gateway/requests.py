@@ -38,6 +38,16 @@ def is_job_id(value: str) -> bool:
     return bool(_UUID.match(value.lower()))
 
 
+def cursor_of(raw: str | None) -> str | None:
+    """A listing's `cursor` parameter, canonical; InvalidJob when it is not one we gave out
+    (a cursor is the last job id of the previous page)."""
+    if not raw:
+        return None
+    if not is_job_id(raw):
+        raise InvalidJob("cursor", "not a cursor this API gave out")
+    return raw.lower()
+
+
 def seconds(field: str, value: Duration | None, *, maximum: float | None = None) -> float | None:
     """`value` in seconds; InvalidJob naming `field` when it is not a duration."""
     if value is None:

@@ -16,7 +16,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from broker import purge_queue
 from gateway.auth import OPERATOR, SECURITY
 from gateway.errors import ERROR_RESPONSES, validation_error
-from gateway.requests import DlqRetryRequest, is_job_id
+from gateway.requests import DlqRetryRequest, cursor_of
 from gateway.resources import Gateway
 from gateway.views import DlqList, Purged, Retried, dlq_view
 from jobs.errors import JobNotFound, WrongState
@@ -37,15 +37,13 @@ async def list_dlq(
     cursor: FromQuery[str | None] = None,
 ) -> DlqList:
     """Failed and dead-lettered jobs, newest first, each with its `reason`."""
-    if cursor and not is_job_id(cursor):
-        raise validation_error("cursor", "not a cursor this API gave out")
     page = await gateway.store.list(
         JobQuery(
             states=DLQ_STATES,
             queue=queue,
             type=job_type,
             limit=limit,
-            cursor=cursor.lower() if cursor else None,
+            cursor=cursor_of(cursor),
         )
     )
     views = [dlq_view(job) for job in page.jobs]

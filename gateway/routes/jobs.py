@@ -24,7 +24,7 @@ from gateway.requests import (
     CancelRequest,
     RetryRequest,
     SubmitRequest,
-    is_job_id,
+    cursor_of,
 )
 from gateway.resources import Gateway
 from gateway.routes.job_path import JobIdPath, job_id_of, job_or_404
@@ -150,7 +150,7 @@ async def list_jobs(
         queue=queue,
         tags=_tags(tag),
         limit=limit,
-        cursor=_cursor(cursor),
+        cursor=cursor_of(cursor),
     )
     page = await gateway.store.list(query)
     wanted = set((include or "").split(","))
@@ -179,14 +179,6 @@ def _tags(raw: list[str] | None) -> dict[str, str] | None:
             raise validation_error("tag", f"{pair[:100]!r} is not key:value")
         tags[key] = value
     return tags
-
-
-def _cursor(raw: str | None) -> str | None:
-    if raw is None or raw == "":
-        return None
-    if not is_job_id(raw):
-        raise validation_error("cursor", "not a cursor this API gave out")
-    return raw.lower()
 
 
 @get("/{job_id:str}", responses=ERROR_RESPONSES, guards=VIEWER, summary="Get a job")

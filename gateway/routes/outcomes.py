@@ -10,13 +10,11 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, QueryParameter
 
 from gateway.auth import SECURITY, VIEWER
-from gateway.errors import ERROR_RESPONSES, ApiError, validation_error
+from gateway.errors import ERROR_RESPONSES, ApiError
 from gateway.requests import MAX_WAIT, WaitRequest, seconds
 from gateway.resources import Gateway
 from gateway.routes.job_path import JobIdPath, job_id_of, job_or_404
 from gateway.views import ResultResponse, WaitResponse, result_view
-from jobs.errors import InvalidJob, JobNotFound
-from jobs.model import Job
 from jobs.states import TERMINAL_STATES, JobState
 
 
@@ -46,37 +44,27 @@ async def wait_get(
 
 
 async def _wait(gateway: Gateway, raw_id: str, within: str | float | None) -> WaitResponse:
-    try:
-        limit = seconds("timeout", within, maximum=MAX_WAIT)
-    except InvalidJob as exc:
-        raise validation_error(exc.field, exc.message) from None
+    limit = seconds("timeout", within, maximum=MAX_WAIT)  # InvalidJob: a validation_error
     job_id = job_id_of(raw_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + (30.0 if limit is None else limit)
     async with gateway.hub.finish_of(job_id) as woken:
-        job = await _get(gateway, job_id)
+        job = await job_or_404(gateway, job_id)
         while job.state not in TERMINAL_STATES:
             try:
                 async with asyncio.timeout_at(deadline):
                     await woken.wait()
             except TimeoutError:
-                job = await _get(gateway, job_id)
+                job = await job_or_404(gateway, job_id)
                 if job.state in TERMINAL_STATES:
                     break
                 return WaitResponse(id=job.id, state=job.state, completed=False, timed_out=True)
             woken.clear()
-            job = await _get(gateway, job_id)
+            job = await job_or_404(gateway, job_id)
     success = job.state is JobState.COMPLETED
     return WaitResponse(
         id=job.id, state=job.state, completed=True, success=success, result=result_view(job)
     )
-
-
-async def _get(gateway: Gateway, job_id: str) -> Job:
-    job = await gateway.store.get(job_id)
-    if job is None:
-        raise JobNotFound(job_id)
-    return job
 
 
 @get("/{job_id:str}/result", responses=ERROR_RESPONSES, guards=VIEWER, summary="Get a job's result")
