@@ -286,3 +286,34 @@ def test_missing_or_weak_api_key_exits_4(dev: DevServer, tmp_path: Path) -> None
         one_error_line(refused)
     finally:
         stop_dev(secured)
+
+
+@pytest.mark.parametrize("command", ["serve", "dev"])
+def test_gateway_without_rabbitmq_exits_3_with_one_line(
+    dev: DevServer, tmp_path: Path, command: str
+) -> None:
+    nowhere = f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+    result = cli(
+        command,
+        "--amqp-url",
+        nowhere,
+        "--store-url",
+        f"sqlite:///{tmp_path}/unused.db",
+        "--http",
+        f"127.0.0.1:{free_port()}",
+        env=dev.env,
+    )
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1
+    assert "RabbitMQ at amqp://guest:***@127.0.0.1:" in errors[0]  # the password masked
+
+
+@pytest.mark.parametrize("command", ["serve", "dev"])
+def test_gateway_with_a_malformed_address_exits_2_before_connecting(
+    dev: DevServer, command: str
+) -> None:
+    result = cli(command, "--http", "nowhere", env=dev.env)
+    assert result.returncode == 2
+    assert one_error_line(result) == "error: LEVERET_HTTP 'nowhere': use host:port"
