@@ -1,10 +1,11 @@
-"""Publishing job events to the events exchange, off the hot path."""
+"""Publishing job events to the events exchange, in batches, off the hot path."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 
 import aio_pika
 import aiormq
@@ -25,28 +26,30 @@ _CONNECTION_ERRORS = (
     aiormq.exceptions.ChannelClosed,
     ConnectionError,
 )
-CAPACITY = 10_000
+CAPACITY = 10_000  # events waiting to be sent before new ones are dropped
+BATCH_MAX = 256  # events in one message at most
 _FLUSH_TIMEOUT = 2.0
 
-
-def _message(event: JobEvent) -> aio_pika.Message:
-    return aio_pika.Message(
-        _ENCODER.encode(event), content_type=MSGPACK, message_id=event.id, type=str(event.name)
-    )
+EventBatch = list[JobEvent]
+"""What one message on the events exchange holds: events of one queue's jobs, in the order
+they happened in the process that sent them."""
 
 
-def routing_key(event: JobEvent) -> str:
-    """`<name>.<queue>`: a listener may bind to one kind of event, or one queue's."""
-    return f"{event.name}.{event.job.queue}"
+def routing_key(queue: str) -> str:
+    """The routing key of a batch of `queue`'s events: a listener may bind to one queue."""
+    return queue
 
 
 class EventPublisher:
-    """Publishes job events from a queue of its own, so that announcing a change never makes
-    the change wait.
+    """Publishes job events in batches, so that announcing a change never makes the change
+    wait, and a busy worker sends one message for many events instead of one each.
 
-    Events are advisory: they go without confirms, and when more than CAPACITY are waiting
+    Events are advisory: they go without confirms and without `mandatory` (an event nobody
+    listens to is simply dropped by the exchange), and when more than CAPACITY are waiting
     (the broker is gone or blocking) new ones are dropped with a warning. Whoever needs the
     truth reads the store; SSE clients and waiters re-read it when their stream reconnects.
+    Batches are per queue, and a job never changes queue, so each job's events keep their
+    order.
     """
 
     def __init__(
@@ -55,7 +58,10 @@ class EventPublisher:
         self._connection = connection
         self._timeout = timeout
         self._exchange_name = names.events_exchange
-        self._queue: asyncio.Queue[JobEvent] = asyncio.Queue(CAPACITY)
+        self._pending: list[JobEvent] = []
+        self._sent: asyncio.Future[None] | None = None  # resolved once _pending is written
+        self._wake = asyncio.Event()
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
@@ -70,40 +76,47 @@ class EventPublisher:
     def emit(self, name: EventName, job: Job) -> None:
         """Announce that `job` (as it now stands) went through `name`. Never waits."""
         if self._task is not None:
-            self._enqueue(JobEvent.of(name, job))
+            self._add(JobEvent.of(name, job))
 
     async def announce(self, name: EventName, job: Job) -> None:
-        """Announce now, ahead of whatever the caller publishes next: a job's `created`
-        must reach listeners before its worker can say `started`. Without confirms this
-        costs a socket write, not a round trip."""
-        if self._exchange is None or self._task is None:
+        """Announce ahead of whatever the caller publishes next: a job's `created` must
+        reach listeners before its worker can say `started`. Waits until the batch holding
+        the event is written to the socket (no round trip: events are not confirmed), so
+        concurrent submits share one message."""
+        if self._task is None:
             return
-        event = JobEvent.of(name, job)
+        written = self._add(JobEvent.of(name, job))
         try:
             async with asyncio.timeout(self._timeout):
-                await self._exchange.publish(_message(event), routing_key(event))
-        except _CONNECTION_ERRORS:
-            self._enqueue(event)  # not sent: the pump sends it once reconnected
+                await asyncio.shield(written)
         except TimeoutError:
-            # The broker is blocking the connection; the frame may be on its way already,
-            # and the caller's own publish is about to fail the same way.
-            log.warning("job %s: event %s not confirmed written in time", job.id, name)
+            # The broker is blocking the connection; the caller's own publish is about to
+            # fail the same way.
+            log.warning("job %s: event %s not written in time", job.id, name)
 
-    def _enqueue(self, event: JobEvent) -> None:
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
+    def _add(self, event: JobEvent) -> asyncio.Future[None]:
+        if len(self._pending) >= CAPACITY:
             self.dropped += 1
             if self.dropped % 1000 == 1:
                 log.warning("event queue full; %d event(s) dropped so far", self.dropped)
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        self._pending.append(event)
+        if self._sent is None:
+            self._sent = asyncio.get_running_loop().create_future()
+        self._wake.set()
+        return self._sent
 
     async def close(self) -> None:
         """Publish what is waiting (for a moment at most), then stop."""
         if self._task is None:
             return
+        self._closing = True
+        self._wake.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_FLUSH_TIMEOUT):
-                await self._queue.join()
+                await asyncio.shield(self._task)
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
@@ -112,19 +125,33 @@ class EventPublisher:
 
     async def _pump(self) -> None:
         assert self._exchange is not None
-        while True:
-            event = await self._queue.get()
+        while not (self._closing and not self._pending):
+            await self._wake.wait()
+            self._wake.clear()
+            events, self._pending = self._pending, []
+            sent, self._sent = self._sent, None
             try:
-                await self._publish(self._exchange, event)
+                for queue, batch in _batches(events):
+                    await self._publish(self._exchange, queue, batch)
             finally:
-                self._queue.task_done()
+                if sent is not None and not sent.done():
+                    sent.set_result(None)
 
-    async def _publish(self, exchange: AbstractExchange, event: JobEvent) -> None:
-        message = _message(event)
+    async def _publish(self, exchange: AbstractExchange, queue: str, batch: EventBatch) -> None:
+        message = aio_pika.Message(_ENCODER.encode(batch), content_type=MSGPACK)
         try:
-            await exchange.publish(message, routing_key(event))
+            await exchange.publish(message, routing_key(queue), mandatory=False)
         except _CONNECTION_ERRORS:
-            # Reconnecting: wait for it, try once more, then let this event go.
+            # Reconnecting: wait for it, try once more, then let these events go.
             await self._connection.ready()
             with contextlib.suppress(*_CONNECTION_ERRORS):
-                await exchange.publish(message, routing_key(event))
+                await exchange.publish(message, routing_key(queue), mandatory=False)
+
+
+def _batches(events: list[JobEvent]) -> Iterator[tuple[str, EventBatch]]:
+    by_queue: dict[str, EventBatch] = {}
+    for event in events:
+        by_queue.setdefault(event.job.queue, []).append(event)
+    for queue, batch in by_queue.items():
+        for start in range(0, len(batch), BATCH_MAX):
+            yield queue, batch[start : start + BATCH_MAX]

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from broker import BrokerSession
+from broker.events import EventBatch
 from broker.listener import listen, listener_id
 from jobs.events import JobEvent
 from jobs.states import TERMINAL_STATES
@@ -20,7 +21,7 @@ from jobs.states import TERMINAL_STATES
 log = logging.getLogger(__name__)
 
 STREAM_BUFFER = 1000  # events a slow SSE client may fall behind by before losing the oldest
-_DECODER = msgspec.msgpack.Decoder(JobEvent)
+_DECODER = msgspec.msgpack.Decoder(EventBatch)
 
 
 @dataclass(frozen=True)
@@ -120,15 +121,16 @@ class EventHub:
 
     def _on_body(self, body: bytes) -> None:
         try:
-            event = _DECODER.decode(body)
+            batch = _DECODER.decode(body)
         except msgspec.DecodeError:
-            log.warning("ignored an unreadable job event")
+            log.warning("ignored an unreadable batch of job events")
             return
-        for subscription in self._streams:
-            subscription.offer(event)
-        if event.job.state in TERMINAL_STATES:
-            for woken in self._waiters.get(event.job.id, ()):
-                woken.set()
+        for event in batch:
+            for subscription in self._streams:
+                subscription.offer(event)
+            if event.job.state in TERMINAL_STATES:
+                for woken in self._waiters.get(event.job.id, ()):
+                    woken.set()
 
     async def _on_reconnect(self, *_: Any) -> None:
         self._wake_all()
