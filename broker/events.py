@@ -28,6 +28,9 @@ _CONNECTION_ERRORS = (
 )
 CAPACITY = 10_000  # events waiting to be sent before new ones are dropped
 BATCH_MAX = 256  # events in one message at most
+# How long emitted events wait for company before they are sent: a busy worker then sends a
+# message per few milliseconds, not one per job. Announced events never wait.
+LINGER = 0.005
 _FLUSH_TIMEOUT = 2.0
 
 EventBatch = list[JobEvent]
@@ -61,6 +64,7 @@ class EventPublisher:
         self._pending: list[JobEvent] = []
         self._sent: asyncio.Future[None] | None = None  # resolved once _pending is written
         self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._channel: AbstractChannel | None = None
@@ -86,6 +90,7 @@ class EventPublisher:
         if self._task is None:
             return
         written = self._add(JobEvent.of(name, job))
+        self._urgent.set()
         try:
             async with asyncio.timeout(self._timeout):
                 await asyncio.shield(written)
@@ -113,6 +118,7 @@ class EventPublisher:
         if self._task is None:
             return
         self._closing = True
+        self._urgent.set()
         self._wake.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_FLUSH_TIMEOUT):
@@ -127,7 +133,13 @@ class EventPublisher:
         assert self._exchange is not None
         while not (self._closing and not self._pending):
             await self._wake.wait()
+            if not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(LINGER):
+                        await self._urgent.wait()
             self._wake.clear()
+            if not self._closing:
+                self._urgent.clear()
             events, self._pending = self._pending, []
             sent, self._sent = self._sent, None
             try:
