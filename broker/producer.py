@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any
 
 from broker.messages import epoch_ms, job_message
@@ -115,8 +115,7 @@ class Producer:
         for job in jobs:  # before the publish: no worker may say `started` first
             await self.events.announce(EventName.CREATED, job)
         runnable = [j for j in jobs if j.state is not JobState.PENDING]
-        results = await asyncio.gather(*(self.publish(j) for j in runnable), return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
+        failed = await _failures(self.publish(j) for j in runnable)
         if not failed:
             return
         # A publish that timed out may still reach the broker later. Deleted, the job would
@@ -135,3 +134,17 @@ class Producer:
 
 
 _NEVER_COMPLETES = DLQ_STATES | {JobState.CANCELLED}
+
+
+async def _failures(publishes: Iterable[Coroutine[Any, Any, None]]) -> list[BaseException]:
+    """Run the publishes at once (their confirms pipeline); the errors they raised. One
+    publish, the common case, is awaited in place rather than wrapped in a task."""
+    pending = list(publishes)
+    if len(pending) == 1:
+        try:
+            await pending[0]
+        except Exception as exc:
+            return [exc]
+        return []
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    return [r for r in results if isinstance(r, BaseException)]
