@@ -75,6 +75,7 @@ class Envelope(msgspec.Struct, kw_only=True, omit_defaults=True):
 _msgpack_encoder = msgspec.msgpack.Encoder()
 _msgpack_decoder = msgspec.msgpack.Decoder(Envelope)
 _json_decoder = msgspec.json.Decoder(Envelope)
+_json_encoder = msgspec.json.Encoder()
 
 
 def encode(envelope: Envelope) -> bytes:
@@ -109,6 +110,9 @@ def decode(
         raise MalformedMessage(f"undecodable {kind} body: {exc}") from None
     except RecursionError:
         raise MalformedMessage(f"undecodable {kind} body: too deeply nested") from None
+    except UnicodeDecodeError:
+        raise MalformedMessage(f"undecodable {kind} body: a string is not valid UTF-8") from None
+    _check_payload(envelope.payload, kind)
     # Ids are kept in the canonical lower-case form, so that an API path finds them.
     if envelope.id is not None:
         if not _is_uuid(envelope.id):
@@ -123,6 +127,22 @@ def decode(
     if envelope.priority is None:
         envelope.priority = default_priority
     return envelope
+
+
+def _check_payload(payload: Any, kind: str) -> None:
+    """Refuse a payload the engine could not carry: the store and retries encode it as
+    msgpack (integers of at most 64 bits), the API shows it as JSON (string or number keys,
+    no msgpack extension types). Each body kind can only break the other encoding."""
+    try:
+        if kind == JSON:
+            _msgpack_encoder.encode(payload)
+        else:
+            _json_encoder.encode(payload)
+    except OverflowError:
+        raise MalformedMessage("invalid envelope: payload has an integer beyond 64 bits") from None
+    except (TypeError, msgspec.EncodeError) as exc:
+        reason = f"invalid envelope: payload cannot be shown as JSON: {exc}"
+        raise MalformedMessage(reason) from None
 
 
 # uuid.UUID() also takes "urn:…", braces and hyphens anywhere; an id must be the usual form.

@@ -12,11 +12,14 @@ import uuid_utils
 from jobs.backoff import Backoff
 from jobs.states import JobState
 
-TYPE_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
-QUEUE_PATTERN = r"^[a-z0-9_.-]{1,64}$"
+# `$(?!\n)`, not `$`: in Python `$` also matches before a final newline, so "default\n"
+# would pass (msgspec searches with these patterns); the lookahead means the same in
+# JSON Schema, where `$` is already the very end.
+TYPE_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$(?!\n)"
+QUEUE_PATTERN = r"^[a-z0-9_.-]{1,64}$(?!\n)"
 # No "." and no "$" (a MongoDB store would read the key as a path or an operator), no ":"
 # (the API filters by "key:value").
-TAG_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+TAG_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,64}$(?!\n)"
 DEFAULT_QUEUE = "default"
 SCHEMA_VERSION = 1
 

@@ -18,6 +18,8 @@ from jobs.model import (
     QueueName,
     Tags,
     TimeoutSeconds,
+    is_valid_queue,
+    is_valid_type,
     new_job_id,
     utcnow,
 )
@@ -45,6 +47,12 @@ class Submission(msgspec.Struct, kw_only=True, frozen=True):
     depends_on: _Deps = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # msgspec checks the Annotated constraints when it decodes, not when a Struct is made
+        # in Python: a name that reaches a queue declaration or the store is checked here.
+        if not is_valid_type(self.type):
+            raise InvalidJob("type", "must be 1-128 of A-Z a-z 0-9 _ . : -")
+        if not is_valid_queue(self.queue):
+            raise InvalidJob("queue", "must be 1-64 of a-z 0-9 _ . -")
         if self.delay is not None and self.scheduled_at is not None:
             raise InvalidJob("delay", "give either delay or scheduled_at, not both")
         if self.scheduled_at is not None and self.scheduled_at.tzinfo is None:

@@ -110,10 +110,11 @@ class Settler:
             error = f"result is {size} bytes, over the limit of {self._max_result}"
             return await self._fail(message, job, Failed(error, "result_too_large", False), {})
         try:
+            _JSON_ENCODER.encode(outcome.result)  # the API shows results as JSON
             done = await self._store.transition(
                 job.id, JobState.COMPLETED, sources=_RUNNING, attempt=job.attempt, changes=changes
             )
-        except (TypeError, ValueError, msgspec.EncodeError) as exc:
+        except _UNSERIALISABLE as exc:
             # The result, or a checkpoint the handler saved, cannot be stored: record the
             # failure without them, or that write would fail the same way.
             error = f"result or checkpoint is not serialisable: {exc}"
@@ -226,6 +227,9 @@ class Settler:
 
 _RUNNING = frozenset({JobState.RUNNING})
 _ENCODER = msgspec.msgpack.Encoder()
+_JSON_ENCODER = msgspec.json.Encoder()
+# What encoding a value msgpack or JSON cannot carry raises (OverflowError: an int past 64 bits).
+_UNSERIALISABLE = (TypeError, ValueError, OverflowError, msgspec.EncodeError)
 
 
 def _encoded_size(value: Any) -> int | None:
@@ -233,7 +237,7 @@ def _encoded_size(value: Any) -> int | None:
     write then reports it)."""
     try:
         return len(_ENCODER.encode(value))
-    except (TypeError, ValueError, msgspec.EncodeError):
+    except _UNSERIALISABLE:
         return None
 
 

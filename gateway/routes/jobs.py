@@ -47,7 +47,10 @@ _ENCODER = msgspec.msgpack.Encoder()
 
 def checked(request: SubmitRequest, settings: Settings) -> Submission:
     """The submission `request` asks for, within the configured limits."""
-    size = len(_ENCODER.encode(request.payload))
+    try:
+        size = len(_ENCODER.encode(request.payload))
+    except OverflowError:  # JSON allows any integer; the store takes 64 bits
+        raise validation_error("payload", "integers must fit in 64 bits") from None
     if size > settings.max_payload:
         raise payload_too_large("payload", size, settings.max_payload)
     return request.to_submission()
