@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any
 
+import msgspec
+
 from broker.messages import epoch_ms, job_message
 from broker.session import BrokerSession
 from jobs.envelope import Envelope
@@ -40,6 +42,7 @@ class Producer:
     async def submit_one(self, submission: Submission) -> tuple[Job, bool]:
         """Submit one job; returns it and whether it is new (False: the idempotency key was
         already used, and the existing job is returned)."""
+        self._check_payload(submission)
         job = submission.to_job()
         await self._check_dependencies(job)
         try:
@@ -50,6 +53,12 @@ class Producer:
             existing = await self.store.find_by_idempotency_key(exc.idempotency_key)
             if existing is None:  # deleted in between: nothing to return but the clash
                 raise
+            if existing.state in _UNSTARTED and existing.attempt == 0:
+                # Whoever stored it may have died before publishing it (a gateway killed
+                # mid-submit): the key's owner asking again is the one sign of that we get.
+                # Publish it again; should the first copy exist after all, the second is a
+                # duplicate delivery, which the worker drops.
+                await self.publish(existing)
             return existing, False
         await self._publish_or_void([job])
         if job.state is JobState.PENDING:
@@ -58,6 +67,8 @@ class Producer:
 
     async def submit_many(self, submissions: Sequence[Submission]) -> list[Job]:
         """Submit several jobs: all are stored or none is; then all are published at once."""
+        for submission in submissions:
+            self._check_payload(submission)
         jobs = [s.to_job() for s in submissions]
         for job in jobs:
             await self._check_dependencies(job)
@@ -106,6 +117,15 @@ class Producer:
             if dependent.state is JobState.PENDING:
                 await self.release_if_ready(dependent)
 
+    def _check_payload(self, submission: Submission) -> None:
+        limit = self.session.settings.max_payload
+        try:
+            size = len(_PAYLOAD_ENCODER.encode(submission.payload))
+        except OverflowError:
+            raise InvalidJob("payload", "integers must fit in 64 bits") from None
+        if size > limit:
+            raise InvalidJob("payload", f"is {size} bytes; the limit is {limit}")
+
     async def _check_dependencies(self, job: Job) -> None:
         for dep in job.depends_on:
             if await self.store.get(dep) is None:
@@ -133,7 +153,10 @@ class Producer:
         raise failed[0]
 
 
+_PAYLOAD_ENCODER = msgspec.msgpack.Encoder()
 _NEVER_COMPLETES = DLQ_STATES | {JobState.CANCELLED}
+# A job in one of these states with no attempt yet waits for a message that may not exist.
+_UNSTARTED = frozenset({JobState.SCHEDULED, JobState.DELAYED})
 
 
 async def _failures(publishes: Iterable[Coroutine[Any, Any, None]]) -> list[BaseException]:
