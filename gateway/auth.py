@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -26,7 +26,7 @@ class Forbidden(PermissionDeniedException):
         super().__init__(detail=detail)
 
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 """A Litestar route guard."""
 
 
@@ -44,7 +44,9 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 def requires(role: Role) -> Guard:
     """A guard that lets a request through only with a key whose role allows `role`."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async, though it never awaits: Litestar runs a plain-function guard in a thread pool,
+    # a thread hop on every request for a check that takes microseconds.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         # By item, not attribute: State is a Mapping, so `state.keys` is its keys() method.
         # A missing entry is a wiring bug, and must not silently open the API.
         state = connection.app.state
