@@ -14,6 +14,7 @@ import json
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,6 +50,8 @@ CREATE TABLE IF NOT EXISTS job_deps (
 
 _BATCH_MAX = 512  # writes committed together at most; bounds one transaction's latency
 _BUSY_TIMEOUT_MS = 10_000
+_BUSY_FIRST_PAUSE = 0.0002  # seconds between tries for the write lock, doubling…
+_BUSY_MAX_PAUSE = 0.002  # …up to this
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Job)
@@ -85,7 +88,9 @@ class _Worker(threading.Thread):
     def run(self) -> None:
         try:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            # The writer waits for the write lock itself (see _begin); readers let SQLite wait.
+            busy_timeout = 0 if self._transactional else _BUSY_TIMEOUT_MS
+            conn.execute(f"PRAGMA busy_timeout = {busy_timeout}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             if self._transactional:
@@ -123,7 +128,7 @@ class _Worker(threading.Thread):
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             if self._transactional:
-                conn.execute("BEGIN IMMEDIATE")
+                _begin(conn)
             for op, future in batch:
                 outcomes.append(self._run_one(conn, op, future))
             if self._transactional:
@@ -159,6 +164,27 @@ class _Worker(threading.Thread):
             return future, None, exc
         conn.execute("RELEASE op")
         return future, result, None
+
+
+def _begin(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's write lock in short steps.
+
+    SQLite's own busy handler sleeps 1, 2, 5 … up to 100 ms between tries, so a write that
+    meets a gateway's or another worker's batch (each holds the lock for a millisecond or
+    two) could wait a tenth of a second: it set the store's tail latency. Retrying every few
+    hundred microseconds keeps the wait near the holder's actual batch time.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    pause = _BUSY_FIRST_PAUSE
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, _BUSY_MAX_PAUSE)
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
