@@ -120,6 +120,8 @@ class EventHub:
                     del self._waiters[job_id]
 
     def _on_body(self, body: bytes) -> None:
+        if not self._streams and not self._waiters:
+            return  # nobody to tell: a busy fleet's events are not worth decoding
         try:
             batch = _DECODER.decode(body)
         except msgspec.DecodeError:
