@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -76,10 +77,10 @@ async def execute(
     if interrupt.reason is not None:
         return Interrupted(interrupt.reason)
     if handler.is_async:
-        task: asyncio.Future[Any] = asyncio.ensure_future(handler.fn(ctx, payload))
+        task: asyncio.Future[Any] = asyncio.ensure_future(_contained(handler.fn(ctx, payload)))
     else:
         # Plain functions run in the pool; copy_context keeps contextvars (tracing) intact.
-        call = functools.partial(contextvars.copy_context().run, handler.fn, ctx, payload)
+        call = functools.partial(contextvars.copy_context().run, _call, handler.fn, ctx, payload)
         task = asyncio.get_running_loop().run_in_executor(executor, call)
     interrupt.watch(task)
     try:
@@ -103,11 +104,52 @@ async def execute(
     return Completed(result)
 
 
+class _Escaped(Exception):
+    """Carries a BaseException a handler raised that would reach beyond its job: raised from
+    a task, SystemExit and KeyboardInterrupt stop the event loop, and a CancelledError reads
+    as the worker's own task being cancelled."""
+
+    def __init__(self, raised: BaseException) -> None:
+        super().__init__(type(raised).__name__)
+        self.raised = raised
+
+
+_ESCAPING = (SystemExit, KeyboardInterrupt, asyncio.CancelledError)
+
+
+async def _contained(call: Awaitable[Any]) -> Any:
+    try:
+        return await call
+    except _ESCAPING as exc:
+        task = asyncio.current_task()
+        if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+            raise  # stopped from outside: its time limit, a cancel, the worker's shutdown
+        raise _Escaped(exc) from exc
+
+
+def _call(fn: Callable[..., Any], ctx: JobContext, payload: Any) -> Any:
+    try:
+        return fn(ctx, payload)
+    except _ESCAPING as exc:
+        raise _Escaped(exc) from exc
+
+
+def _describe(exc: BaseException | None) -> str:
+    """`Type: message` for an exception, even one whose __str__ raises."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<exception str() failed>"  # what the traceback module prints
+    return f"{type(exc).__name__}: {text}"
+
+
 def _failure(exc: BaseException | None) -> Failed:
+    if isinstance(exc, _Escaped):
+        exc = exc.raised
     if isinstance(exc, Reject):
         return Failed(exc.reason, "rejected", retryable=False)
     if isinstance(exc, Retry):
         return Failed(str(exc), "retry", retryable=True, delay=exc.delay)
     # Anything else, SystemExit from a handler included, is an ordinary failed attempt:
     # a handler never takes the worker down.
-    return Failed(f"{type(exc).__name__}: {exc}", "error", retryable=True)
+    return Failed(_describe(exc), "error", retryable=True)

@@ -39,7 +39,7 @@ from jobs.settings import Settings
 from jobs.states import TERMINAL_STATES, JobState
 from jobs.store.protocol import JobStore
 from workers.context import make_context
-from workers.execution import Failed, Interrupt, Outcome, execute
+from workers.execution import Failed, Interrupt, Interrupted, Outcome, execute
 from workers.registry import Handler, Registry
 from workers.settlement import DEFAULT_MAX_ATTEMPTS, Settler
 
@@ -170,7 +170,7 @@ class Runtime:
             return
         self._events.emit(EventName.STARTED, job)
         outcome = await self._run(job, handler)
-        ended = await self._settler.finish(message, job, outcome.outcome, outcome.reported)
+        ended = await self._finish(message, job, outcome)
         if ended is None:
             return
         event = event_for(ended.state)
@@ -181,6 +181,26 @@ class Runtime:
                 await self._producer.release_dependents(ended)
             except LeveretError:  # the delivery is settled; a dependent left pending is logged
                 log.exception("job %s: could not release its dependents", ended.id)
+
+    async def _finish(
+        self, message: AbstractIncomingMessage, job: Job, attempt: _Attempt
+    ) -> Job | None:
+        """Record the attempt's outcome and settle the delivery. While the store cannot be
+        written, keep the delivery and try again: the handler's work is done, and handing the
+        message back would run it again and charge the job an attempt it did not lose. Once
+        the worker is stopping, hand it back."""
+        while True:
+            try:
+                return await self._settler.finish(message, job, attempt.outcome, attempt.reported)
+            except StoreError:
+                if self._stopping:
+                    log.exception("job %s: store write failed; delivery requeued", job.id)
+                    await self._settler.requeue(message)
+                    return None
+                log.exception(
+                    "job %s: store write failed; trying again in %gs", job.id, _STORE_PAUSE
+                )
+                await asyncio.sleep(_STORE_PAUSE)
 
     async def _ended(self, envelope: Envelope) -> bool:
         assert envelope.id is not None
@@ -285,7 +305,19 @@ class Runtime:
             # pop, not del: after a reconnect the same job can briefly run twice here.
             self._running.pop(job.id, None)
             await reporter.close()
+        if not handler.is_async and _abandoned(outcome):
+            self._renew_executor()
         return _Attempt(outcome, reporter.latest)
+
+    def _renew_executor(self) -> None:
+        # A plain function left running past its time limit or cancel cannot be stopped, and
+        # keeps its thread in the pool: once `concurrency` of them hang, every later plain
+        # function would wait behind them for ever. Later calls get a fresh pool; the old
+        # one's threads end with their calls.
+        self._executor.shutdown(wait=False)
+        self._executor = ThreadPoolExecutor(
+            self._settings.concurrency, thread_name_prefix=JOB_THREAD_PREFIX
+        )
 
     async def watch_consumers(self) -> None:
         """Raise ConsumerLost once a consumer has been missing from an open channel for
@@ -369,6 +401,13 @@ class _Attempt(NamedTuple):
 
     outcome: Outcome
     reported: dict[str, Any]
+
+
+def _abandoned(outcome: Outcome) -> bool:
+    """Whether the handler was left running when the attempt ended (timed out or stopped)."""
+    if isinstance(outcome, Failed):
+        return outcome.category == "timeout"
+    return isinstance(outcome, Interrupted)
 
 
 def _check_timeout(handler: Handler, consumer_timeout: float) -> None:

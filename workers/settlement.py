@@ -21,7 +21,7 @@ from aio_pika.abc import AbstractIncomingMessage, HeadersType
 from broker.messages import build_message, epoch_ms, job_headers
 from broker.router import JobRouter
 from jobs.backoff import DEFAULT_BACKOFF
-from jobs.errors import LeveretError, StoreError
+from jobs.errors import LeveretError
 from jobs.model import Job, utcnow
 from jobs.priority import from_amqp
 from jobs.states import JobState
@@ -83,18 +83,15 @@ class Settler:
 
         `reported` holds progress and checkpoint values the handler reported; they are
         written with the outcome. Returns the job as stored afterwards, or None if the store
-        refused (the job was cancelled or taken over meanwhile).
+        refused (the job was cancelled or taken over meanwhile). Raises StoreError when the
+        store cannot be written, with nothing written or settled: the caller decides whether
+        to try again or to hand the delivery back.
         """
-        try:
-            if isinstance(outcome, Completed):
-                return await self._complete(message, job, outcome, reported)
-            if isinstance(outcome, Interrupted):
-                return await self._interrupted(message, job, outcome)
-            return await self._fail(message, job, outcome, reported)
-        except StoreError:
-            log.exception("job %s: store write failed; delivery requeued", job.id)
-            await _nack(message, requeue=True)
-            return None
+        if isinstance(outcome, Completed):
+            return await self._complete(message, job, outcome, reported)
+        if isinstance(outcome, Interrupted):
+            return await self._interrupted(message, job, outcome)
+        return await self._fail(message, job, outcome, reported)
 
     async def _complete(
         self,
@@ -228,8 +225,9 @@ class Settler:
 _RUNNING = frozenset({JobState.RUNNING})
 _ENCODER = msgspec.msgpack.Encoder()
 _JSON_ENCODER = msgspec.json.Encoder()
-# What encoding a value msgpack or JSON cannot carry raises (OverflowError: an int past 64 bits).
-_UNSERIALISABLE = (TypeError, ValueError, OverflowError, msgspec.EncodeError)
+# What encoding a value msgpack or JSON cannot carry raises (OverflowError: an int past 64
+# bits; RecursionError: a circular or too deeply nested value).
+_UNSERIALISABLE = (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError)
 
 
 def _encoded_size(value: Any) -> int | None:

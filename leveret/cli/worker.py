@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import os
@@ -37,6 +38,25 @@ def leave_stuck_handler_threads() -> None:
     stuck = [t for t in threading.enumerate() if t.name.startswith(JOB_THREAD_PREFIX)]
     if any(t.is_alive() for t in stuck):
         err.print(f"warning: leaving {len(stuck)} unfinished handler thread(s) behind")
+        logging.shutdown()
+        os._exit(0)
+
+
+async def leave_stuck_handler_tasks(grace: float = 5.0) -> None:
+    """Exit now if a task is still running once the worker has stopped, `grace` seconds
+    after being cancelled."""
+    # A coroutine handler that swallows CancelledError outlives its time limit, and asyncio
+    # cancels and then waits for every task left at exit: one such handler would keep a
+    # stopped worker alive forever. Its job has already been recorded or handed back.
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current]
+    for task in left:
+        task.cancel()
+    if not left:
+        return
+    _, stuck = await asyncio.wait(left, timeout=grace)
+    if stuck:
+        err.print(f"warning: leaving {len(stuck)} task(s) that ignore cancellation behind")
         logging.shutdown()
         os._exit(0)
 
@@ -109,6 +129,7 @@ def worker(
         )
         app_worker = load_worker(target or "leveret.demo:worker")
         await app_worker.run(settings, burst=burst, handle_signals=True)
+        await leave_stuck_handler_tasks()
 
     run(main())
     leave_stuck_handler_threads()
