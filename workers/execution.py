@@ -18,6 +18,9 @@ from workers.registry import Handler
 log = logging.getLogger(__name__)
 
 
+MAX_ERROR = 4096  # characters of an error message kept
+
+
 @dataclass(frozen=True)
 class Completed:
     """The handler returned `result`."""
@@ -33,6 +36,12 @@ class Failed:
     category: str  # error, timeout, retry, rejected, no_handler, lost, unserialisable
     retryable: bool
     delay: float | None = None  # set by Retry(delay=…); None: the job's backoff decides
+
+    def __post_init__(self) -> None:
+        # A handler's 1 MB exception message would otherwise be a 1 MB log line and DLQ
+        # header; the job keeps as much of it as its last_error holds.
+        if len(self.error) > MAX_ERROR:
+            object.__setattr__(self, "error", self.error[:MAX_ERROR])
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ class Settler:
         max_attempts = job.max_attempts or DEFAULT_MAX_ATTEMPTS
         changes: dict[str, Any] = {
             **reported,
-            "last_error": outcome.error[:4096],
+            "last_error": outcome.error,
             "error_category": outcome.category,
         }
         if outcome.retryable and job.attempt < max_attempts:
