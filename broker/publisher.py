@@ -17,6 +17,8 @@ _CONNECTION_ERRORS = (
     aiormq.exceptions.ChannelClosed,
     ConnectionError,
 )
+# Seconds between a publish that met a lost connection and the next try.
+RETRY_PAUSE = 0.05
 
 
 class Publisher:
@@ -83,8 +85,12 @@ class Publisher:
                 raise PublishError(f"exchange {exchange!r} does not exist") from None
             except _CONNECTION_ERRORS:
                 # The robust connection is reconnecting: wait for it, then publish again
-                # (bounded by the caller's timeout).
+                # (bounded by the caller's timeout). Pause first: just after a connection
+                # drops, its channel already refuses publishes while the connection still
+                # says it is ready, and retrying at once would spin without ever yielding to
+                # the event loop, which would then never notice the drop nor fire the timeout.
                 self._exchanges.clear()
+                await asyncio.sleep(RETRY_PAUSE)
                 await self._connection.ready()
                 await channel.ready()
 

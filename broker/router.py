@@ -9,10 +9,18 @@ import aio_pika
 from aio_pika.abc import AbstractRobustConnection, HeadersType
 
 from broker.messages import epoch_ms
-from broker.publisher import Publisher
+from broker.publisher import RETRY_PAUSE, Publisher
 from jobs.envelope import REASON_HEADER
-from jobs.errors import PublishTimeout
-from topology import TIER_HEADER, Names, QueueOptions, declare, queue_topology, tier_for
+from jobs.errors import ConnectionDown, PublishTimeout
+from topology import (
+    TIER_HEADER,
+    Names,
+    QueueOptions,
+    TopologySpec,
+    declare,
+    queue_topology,
+    tier_for,
+)
 
 
 class JobRouter:
@@ -34,19 +42,30 @@ class JobRouter:
 
     async def ensure_queue(self, queue: str) -> None:
         """Declare `queue`'s work queue and DLQ unless this process already has;
-        PublishTimeout when the broker does not answer in time."""
+        PublishTimeout when the broker does not answer, or the connection does not come
+        back, in time."""
         if queue in self._declared:
             return
-        async with self._declare_lock:
-            if queue not in self._declared:
-                # Bounded like a publish: a stalled broker must not hang the caller for ever.
-                try:
-                    async with asyncio.timeout(self.publisher.timeout):
-                        spec = queue_topology(self.names, queue, self._options)
-                        await declare(self._connection, spec)
-                except TimeoutError:
-                    raise PublishTimeout(self.publisher.timeout) from None
-                self._declared.add(queue)
+        # Bounded like a publish, waiting for the lock included: a stalled broker must not
+        # hang the caller for ever.
+        try:
+            async with asyncio.timeout(self.publisher.timeout), self._declare_lock:
+                if queue not in self._declared:
+                    await self._declare(queue_topology(self.names, queue, self._options))
+                    self._declared.add(queue)
+        except TimeoutError:
+            raise PublishTimeout(self.publisher.timeout) from None
+
+    async def _declare(self, spec: TopologySpec) -> None:
+        while True:
+            try:
+                await declare(self._connection, spec)
+                return
+            except ConnectionDown:
+                # Reconnecting (a reconnect also makes us declare again): wait for it, as a
+                # publish does, rather than fail a submit that would succeed a second later.
+                await asyncio.sleep(RETRY_PAUSE)
+                await self._connection.ready()
 
     def forget_queues(self) -> None:
         """Declare again on next use (after a reconnect the broker may have lost them)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import aio_pika
@@ -12,6 +13,11 @@ from jobs.errors import ConnectionDown, TopologyMismatch
 from topology.description import TopologySpec
 
 _ARGUMENT = re.compile(r"inequivalent arg '([^']+)'")
+_CONNECTION_LOST = (
+    aiormq.exceptions.AMQPConnectionError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+)
 
 
 async def declare(connection: AbstractConnection, spec: TopologySpec) -> None:
@@ -28,9 +34,14 @@ async def declare(connection: AbstractConnection, spec: TopologySpec) -> None:
         raise ConnectionDown() from None
     try:
         await _declare_on(channel, spec)
+    except _CONNECTION_LOST:
+        # The connection dropped mid-declare: the same condition as above, not a raw
+        # aiormq error for the caller to puzzle over (the gateway would answer 500).
+        raise ConnectionDown() from None
     finally:
         if not channel.is_closed:
-            await channel.close()
+            with contextlib.suppress(*_CONNECTION_LOST):
+                await channel.close()
 
 
 async def _declare_on(channel: AbstractChannel, spec: TopologySpec) -> None:

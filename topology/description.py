@@ -117,6 +117,11 @@ def queue_topology(names: Names, queue: str, options: QueueOptions) -> TopologyS
         # A message the worker rejects outright (it could not even settle it) lands in the
         # DLQ, never back in the loop.
         "x-dead-letter-exchange": names.dead_letter_exchange,
+        # A length limit (an operator's policy) must refuse new jobs, which the publisher
+        # sees as a nack and voids, never drop accepted ones from the head: RabbitMQ would
+        # dead-letter those while the store still says `scheduled`. The argument beats a
+        # policy's `overflow`.
+        "x-overflow": "reject-publish",
     }
     if options.queue_type is QueueType.CLASSIC:
         work_arguments["x-max-priority"] = MAX_AMQP_PRIORITY

@@ -62,6 +62,7 @@ async def test_quorum_queues_run_and_retry_jobs(settings: Settings, store: SQLit
         # but as a classic queue is refused over the queue type.
         arguments = {"x-dead-letter-exchange": session.names.dead_letter_exchange}
         arguments["x-delivery-limit"] = 5
+        arguments["x-overflow"] = "reject-publish"
         channel = await session.publishing.channel()
         with pytest.raises(aiormq.exceptions.ChannelPreconditionFailed, match="x-queue-type"):
             await channel.declare_queue(

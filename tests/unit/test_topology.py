@@ -77,7 +77,11 @@ def test_classic_work_queue_has_priorities_and_a_dead_letter_exchange() -> None:
     spec = queue_topology(NAMES, "emails", QueueOptions())
     work, dlq = spec.queues
     assert work.name == "ns.q.emails"
-    assert work.arguments == {"x-max-priority": 4, "x-dead-letter-exchange": "ns.dlx"}
+    assert work.arguments == {
+        "x-max-priority": 4,
+        "x-dead-letter-exchange": "ns.dlx",
+        "x-overflow": "reject-publish",
+    }
     assert dlq.name == "ns.dlq.emails"
     routes = {(b.exchange, b.routing_key, b.queue) for b in spec.bindings}
     assert routes == {("ns.jobs", "emails", "ns.q.emails"), ("ns.dlx", "emails", "ns.dlq.emails")}
@@ -89,6 +93,7 @@ def test_quorum_work_queue_has_a_delivery_limit_and_no_priority_argument() -> No
     assert work.arguments == {
         "x-queue-type": "quorum",
         "x-dead-letter-exchange": "ns.dlx",
+        "x-overflow": "reject-publish",
         "x-delivery-limit": 7,
     }
     assert dlq.arguments == {"x-queue-type": "quorum"}
