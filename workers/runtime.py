@@ -36,7 +36,7 @@ from jobs.events import EventName, event_for
 from jobs.model import Job, new_job_id, utcnow
 from jobs.priority import from_amqp
 from jobs.settings import Settings
-from jobs.states import TERMINAL_STATES, JobState
+from jobs.states import DLQ_STATES, TERMINAL_STATES, JobState
 from jobs.store.protocol import JobStore
 from workers.context import make_context
 from workers.execution import Failed, Interrupt, Interrupted, Outcome, execute
@@ -166,7 +166,7 @@ class Runtime:
         handler = self._registry.get(envelope.type)
         job = await self._start(queue, envelope, attempt, bool(message.redelivered), handler)
         if job is None:
-            await self._settler.skip(message)
+            await self._not_started(message, envelope)
             return
         self._events.emit(EventName.STARTED, job)
         outcome = await self._run(job, handler)
@@ -201,6 +201,24 @@ class Runtime:
                     "job %s: store write failed; trying again in %gs", job.id, _STORE_PAUSE
                 )
                 await asyncio.sleep(_STORE_PAUSE)
+
+    async def _not_started(self, message: AbstractIncomingMessage, envelope: Envelope) -> None:
+        """Settle a delivery that has nothing to run. A redelivered message of a job the store
+        has failed or dead-lettered goes to the DLQ once more: its worker wrote that end, then
+        died or lost its channel before the DLQ copy was confirmed, and acking it here would
+        leave the job in no DLQ at all. (If the copy did arrive, the DLQ now holds two.)"""
+        assert envelope.id is not None
+        if message.redelivered:
+            current = await self._store.get(envelope.id)
+            if current is not None and current.state in DLQ_STATES:
+                log.info(
+                    "job %s is %s but its message came back; sending it to the DLQ again",
+                    current.id,
+                    current.state,
+                )
+                await self._settler.dead_letter_again(message, current)
+                return
+        await self._settler.skip(message)
 
     async def _ended(self, envelope: Envelope) -> bool:
         assert envelope.id is not None

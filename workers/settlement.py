@@ -49,6 +49,13 @@ class Settler:
         or already finished."""
         await _ack(message)
 
+    async def dead_letter_again(self, message: AbstractIncomingMessage, job: Job) -> None:
+        """Send to its DLQ, then ack, a redelivery of a job the store already has failed or
+        dead-lettered: the worker that wrote that end stopped short of the DLQ."""
+        reason = f"{job.state}: {job.last_error or 'no error recorded'}"
+        copy = _copy(message, _headers(message, job.attempt), job=job)
+        await self._to_dlq(job.queue, message, copy, reason)
+
     async def requeue(self, message: AbstractIncomingMessage) -> None:
         """Hand a delivery back to its queue untouched."""
         await _nack(message, requeue=True)
