@@ -37,7 +37,7 @@ from jobs.store import JobQuery, SQLiteStore
 from tests.conditions import eventually
 from tests.e2e.conftest import free_port
 from tests.faults.kill_handlers import read_runs, runs_by_job
-from tests.integration.conftest import ROOT, WorkerProcess, until_consumers
+from tests.integration.conftest import ROOT, WorkerProcess, all_jobs, until_consumers
 from tests.proxy import TcpProxy
 from tests.rabbitmq import AMQP_URL
 
@@ -224,18 +224,6 @@ async def submitting(clients: Clients) -> AsyncIterator[list[asyncio.Task[None]]
         raise
     clients.stop()
     await asyncio.wait_for(asyncio.gather(*tasks), 90)
-
-
-async def all_jobs(store: SQLiteStore) -> list[Job]:
-    """Every job in the store, page by page."""
-    found: list[Job] = []
-    cursor: str | None = None
-    while True:
-        page = await store.list(JobQuery(limit=1000, cursor=cursor))
-        found += page.jobs
-        if page.next_cursor is None:
-            return found
-        cursor = page.next_cursor
 
 
 async def stranded_since(store: SQLiteStore, moment: datetime) -> int:

@@ -24,7 +24,13 @@ from jobs.store import JobQuery, SQLiteStore
 from jobs.submission import Submission
 from tests.conditions import eventually
 from tests.faults.kill_handlers import Run, pid_of, read_runs, runs_by_job
-from tests.integration.conftest import WorkerProcess, depth, until_consumers
+from tests.integration.conftest import (
+    WorkerProcess,
+    all_jobs,
+    depth,
+    until_consumers,
+    until_exit,
+)
 
 HANDLERS = "tests.faults.kill_handlers:worker"
 FLEET = 3  # worker processes consuming at any time
@@ -42,34 +48,6 @@ def start(processes: list[WorkerProcess], settings: Settings, *flags: str) -> Wo
 
 def pid(process: WorkerProcess) -> int:
     return process.process.pid
-
-
-async def _poll(process: WorkerProcess) -> int | None:
-    return process.process.poll()
-
-
-async def until_exit(process: WorkerProcess, timeout: float) -> int:
-    """The exit code of `process` once it has exited by itself within `timeout` seconds."""
-    code = await eventually(
-        lambda: _poll(process),
-        lambda found: found is not None,
-        timeout=timeout,
-        what=f"worker process {pid(process)} to exit",
-    )
-    assert code is not None
-    return code
-
-
-async def all_jobs(store: SQLiteStore) -> list[Job]:
-    """Every job in the store, page by page."""
-    found: list[Job] = []
-    cursor: str | None = None
-    while True:
-        page = await store.list(JobQuery(limit=1000, cursor=cursor))
-        found += page.jobs
-        if page.next_cursor is None:
-            return found
-        cursor = page.next_cursor
 
 
 async def completed(store: SQLiteStore) -> int:

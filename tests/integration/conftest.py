@@ -15,7 +15,7 @@ import pytest
 
 from broker import BrokerSession, Producer, queue_depth
 from jobs import TERMINAL_STATES, Job, JobState, Settings
-from jobs.store import SQLiteStore
+from jobs.store import JobQuery, SQLiteStore
 from tests.conditions import eventually
 from tests.rabbitmq import AMQP_URL, TEST_QUEUES, delete_namespace, require_rabbitmq
 from topology import Names
@@ -145,6 +145,34 @@ class WorkerProcess:
             self.process.wait(timeout=10)
         if self.process.stdout is not None:
             self.process.stdout.close()
+
+
+async def until_exit(process: WorkerProcess, timeout: float) -> int:
+    """The exit code of `process`, once it has exited by itself within `timeout` seconds."""
+
+    async def returncode() -> int | None:
+        return process.process.poll()
+
+    code = await eventually(
+        returncode,
+        lambda found: found is not None,
+        timeout=timeout,
+        what=f"worker process {process.process.pid} to exit",
+    )
+    assert code is not None
+    return code
+
+
+async def all_jobs(store: SQLiteStore) -> list[Job]:
+    """Every job in the store, page by page."""
+    found: list[Job] = []
+    cursor: str | None = None
+    while True:
+        page = await store.list(JobQuery(limit=1000, cursor=cursor))
+        found += page.jobs
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
 
 
 @pytest.fixture

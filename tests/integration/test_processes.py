@@ -18,6 +18,7 @@ from tests.integration.conftest import (
     depth,
     job_state,
     until_consumers,
+    until_exit,
     until_finished,
     until_state,
 )
@@ -39,22 +40,6 @@ async def ready(session: BrokerSession, count: int = 1) -> None:
     """Wait until `count` consumers are on the default work queue."""
     await session.router.ensure_queue("default")
     await until_consumers(session, session.names.work_queue("default"), count)
-
-
-async def _returncode(process: WorkerProcess) -> int | None:
-    return process.process.poll()
-
-
-async def until_exit(process: WorkerProcess, timeout: float) -> int:
-    """The exit code of `process`, once it has exited by itself within `timeout` seconds."""
-    code = await eventually(
-        lambda: _returncode(process),
-        lambda code: code is not None,
-        timeout=timeout,
-        what=f"worker process {process.process.pid} to exit",
-    )
-    assert code is not None
-    return code
 
 
 def ran_in(job: Job, process: WorkerProcess) -> bool:
