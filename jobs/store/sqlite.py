@@ -15,6 +15,7 @@ import queue
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ import msgspec
 
 from jobs.errors import DuplicateJob, StoreUnavailable
 from jobs.model import Job
-from jobs.states import JobState
+from jobs.states import TERMINAL_STATES, JobState
 from jobs.store.protocol import JobPage, JobQuery, applied, check_changes, check_transition
 
 T = TypeVar("T")
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS job_deps (
 
 _BATCH_MAX = 512  # writes committed together at most; bounds one transaction's latency
 _BUSY_TIMEOUT_MS = 10_000
+_CHILDLESS_MAX = 10_000  # terminal jobs remembered as having no dependents
 _BUSY_FIRST_PAUSE = 0.0002  # seconds between tries for the write lock, doubling…
 _BUSY_MAX_PAUSE = 0.002  # …up to this
 
@@ -202,6 +204,11 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        # Jobs this process moved to a terminal state that, as the same transaction saw, no
+        # job depends on: asking for their dependents next (as every worker does after every
+        # job) needs no trip to the reader thread. A dependent submitted later finds its
+        # dependency already ended and moves itself on, so the answer cannot go stale.
+        self._childless: OrderedDict[str, None] = OrderedDict()
         self._writer: _Worker | None = None
         self._reader: _Worker | None = None
 
@@ -279,9 +286,22 @@ class SQLiteStore:
                 return None
             moved = applied(job, target, changes or {})
             _rewrite(conn, moved, changes or {})
+            if target in TERMINAL_STATES:
+                self._note_dependents(job_id, _has_dependents(conn, job_id))
             return moved
 
         return await self._write(move)
+
+    def _note_dependents(self, job_id: str, found: bool) -> None:
+        # Runs on the writer thread; each OrderedDict call is atomic under the GIL. A batch
+        # that fails after this leaves a note behind, so a later move that finds dependents
+        # must remove it.
+        if found:
+            self._childless.pop(job_id, None)
+            return
+        self._childless[job_id] = None
+        if len(self._childless) > _CHILDLESS_MAX:
+            self._childless.popitem(last=False)
 
     async def update(
         self,
@@ -350,6 +370,9 @@ class SQLiteStore:
         return await self._read(count)
 
     async def dependents(self, job_id: str) -> builtins.list[Job]:  # bare `list` is the method
+        if self._childless.pop(job_id, False) is None:
+            return []
+
         def fetch(conn: sqlite3.Connection) -> list[Job]:
             sql = (
                 "SELECT doc FROM jobs WHERE id IN "
@@ -401,6 +424,11 @@ def _row(job: Job) -> tuple[Any, ...]:
         _encoder.encode(job),
         job.id,
     )
+
+
+def _has_dependents(conn: sqlite3.Connection, job_id: str) -> bool:
+    sql = "SELECT 1 FROM job_deps WHERE depends_on = ? LIMIT 1"
+    return conn.execute(sql, (job_id,)).fetchone() is not None
 
 
 def _link_deps(conn: sqlite3.Connection, job: Job) -> None:

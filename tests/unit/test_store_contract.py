@@ -459,6 +459,21 @@ async def test_dependents(store: JobStore) -> None:
     assert await store.dependents(first.id) == []
 
 
+async def test_dependents_of_an_ended_job_follow_what_was_submitted_since(
+    store: JobStore,
+) -> None:
+    """A store may remember that a job had no dependents when it ended; a dependent added
+    afterwards, or before the end, is still found."""
+    lonely, waited_on = await create_all(store, 2)
+    child = await store.create(make_job(state=S.PENDING, depends_on=[waited_on.id]))
+    for job in (lonely, waited_on):
+        assert await store.transition(job.id, S.CANCELLED) is not None
+    assert await store.dependents(lonely.id) == []
+    assert ids(await store.dependents(waited_on.id)) == [child.id]
+    late = await store.create(make_job(state=S.PENDING, depends_on=[lonely.id]))
+    assert ids(await store.dependents(lonely.id)) == [late.id]
+
+
 # --- values --------------------------------------------------------------------------------
 
 
