@@ -10,8 +10,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tests.integration.conftest import (
     WorkerProcess,
     all_jobs,
     depth,
+    showing_output,
     until_consumers,
     until_exit,
 )
@@ -86,6 +86,23 @@ async def submit_work(producer: Producer, record: Path, seconds: list[float]) ->
     return await producer.submit_many(submissions)
 
 
+async def all_completed_and_settled(
+    store: SQLiteStore, session: BrokerSession, jobs: list[Job], fleet: list[WorkerProcess]
+) -> dict[str, Job]:
+    """Wait for every job to complete, stop the fleet, and check that nothing else is left:
+    no other job, no other state, and no delivery that could run a job again. The stored
+    jobs by id."""
+    await until_completed(store, len(jobs), timeout=90)
+    await stop_all(fleet)
+    stored = {job.id: job for job in await all_jobs(store)}
+    assert set(stored) == {job.id for job in jobs}
+    states = Counter(job.state for job in stored.values())
+    assert states == {JobState.COMPLETED: len(jobs)}, states
+    assert await depth(session, session.names.work_queue("default")) == 0
+    assert await depth(session, session.names.dead_letter_queue("default")) == 0
+    return stored
+
+
 async def stop_all(processes: list[WorkerProcess]) -> None:
     """SIGTERM every live worker; each must exit 0 by itself, its deliveries settled."""
     live = [p for p in processes if p.process.poll() is None]
@@ -93,19 +110,6 @@ async def stop_all(processes: list[WorkerProcess]) -> None:
         process.process.send_signal(signal.SIGTERM)
     for process in live:
         assert await until_exit(process, GRACE + EXIT_MARGIN) == 0
-
-
-@contextmanager
-def showing_output(processes: list[WorkerProcess]) -> Iterator[None]:
-    """On failure, attach every worker process's exit code and output to the error."""
-    try:
-        yield
-    except BaseException as exc:
-        for process in processes:
-            code = process.process.poll()
-            status = "still running" if code is None else f"exit code {code}"
-            exc.add_note(f"--- worker process {pid(process)} ({status}) ---\n{process.output()}")
-        raise
 
 
 def started_since(job: Job, moment: datetime) -> bool:
@@ -163,16 +167,7 @@ async def test_sigkilled_workers_under_load_lose_no_job_and_rerun_none_after_it_
             fleet = fleet[victims:] + [start(worker_processes, settings) for _ in doomed]
             await until_consumers(session, work_queue, FLEET)
 
-        await until_completed(store, total, timeout=90)
-        await stop_all(fleet)
-
-        stored = {job.id: job for job in await all_jobs(store)}
-        assert set(stored) == {job.id for job in jobs}
-        states = Counter(job.state for job in stored.values())
-        assert states == {JobState.COMPLETED: total}, states
-        # Every delivery is settled: nothing is left that could run a job again.
-        assert await depth(session, work_queue) == 0
-        assert await depth(session, session.names.dead_letter_queue("default")) == 0
+        stored = await all_completed_and_settled(store, session, jobs, fleet)
 
         runs = read_runs(record)
         by_job = runs_by_job(runs)
@@ -252,15 +247,7 @@ async def test_sigterm_under_load_finishes_or_hands_back_every_job_in_flight(
             fleet = [*fleet[1:], start(worker_processes, settings, *grace)]
             await until_consumers(session, work_queue, FLEET)
 
-        await until_completed(store, total, timeout=90)
-        await stop_all(fleet)
-
-        stored = {job.id: job for job in await all_jobs(store)}
-        assert set(stored) == {job.id for job in jobs}
-        states = Counter(job.state for job in stored.values())
-        assert states == {JobState.COMPLETED: total}, states
-        assert await depth(session, work_queue) == 0
-        assert await depth(session, session.names.dead_letter_queue("default")) == 0
+        stored = await all_completed_and_settled(store, session, jobs, fleet)
 
         by_job = runs_by_job(read_runs(record))
         assert set(by_job) == set(stored)

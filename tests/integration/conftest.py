@@ -8,7 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -145,6 +145,21 @@ class WorkerProcess:
             self.process.wait(timeout=10)
         if self.process.stdout is not None:
             self.process.stdout.close()
+
+
+@contextmanager
+def showing_output(processes: list[WorkerProcess]) -> Iterator[None]:
+    """On failure, attach every worker process's exit code and output to the error."""
+    try:
+        yield
+    except BaseException as exc:
+        for process in processes:
+            code = process.process.poll()
+            status = "still running" if code is None else f"exit code {code}"
+            exc.add_note(
+                f"--- worker process {process.process.pid} ({status}) ---\n{process.output()}"
+            )
+        raise
 
 
 async def until_exit(process: WorkerProcess, timeout: float) -> int:

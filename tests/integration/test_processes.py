@@ -4,8 +4,6 @@ its worker every time. Each worker is `python -m leveret worker ...`, started as
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
@@ -17,6 +15,7 @@ from tests.integration.conftest import (
     WorkerProcess,
     depth,
     job_state,
+    showing_output,
     until_consumers,
     until_exit,
     until_finished,
@@ -45,21 +44,6 @@ async def ready(session: BrokerSession, count: int = 1) -> None:
 def ran_in(job: Job, process: WorkerProcess) -> bool:
     """Whether the job's `worker` names `process` (a worker id is host/pid/suffix)."""
     return job.worker is not None and f"/{process.process.pid}/" in job.worker
-
-
-@contextmanager
-def showing_output(processes: list[WorkerProcess]) -> Iterator[None]:
-    """On failure, attach every worker process's exit code and output to the error."""
-    try:
-        yield
-    except BaseException as exc:
-        for process in processes:
-            code = process.process.poll()
-            status = "still running" if code is None else f"exit code {code}"
-            exc.add_note(
-                f"--- worker process {process.process.pid} ({status}) ---\n{process.output()}"
-            )
-        raise
 
 
 @pytest.mark.slow

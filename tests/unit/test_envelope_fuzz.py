@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from jobs.envelope import JSON, MSGPACK, Envelope, decode, encode
 from jobs.errors import MalformedMessage
 from jobs.priority import from_amqp
+from tests.unit.test_envelope import ENVELOPE_FIELDS
 from workers.runtime import _int_header
 
 # Bounded so that the whole file runs in seconds; the same examples on every CI run, so that
@@ -40,21 +41,7 @@ FUZZ = settings(
 MESSAGE_ID = "0190b1c2-7d3e-7f00-8a1b-000000000000"
 REASON_PREFIXES = ("invalid envelope", "undecodable ", "unsupported content type")
 MAX_REASON = 1200  # an AMQP content type (255 bytes, repr'd) is the longest thing echoed
-FIELDS = (
-    "id",
-    "type",
-    "queue",
-    "payload",
-    "priority",
-    "max_attempts",
-    "backoff",
-    "timeout",
-    "idempotency_key",
-    "correlation_id",
-    "tags",
-    "scheduled_at",
-    "v",
-)
+FIELDS = (*ENVELOPE_FIELDS, "v")
 _CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # DESIGN.md's name rules, applied to the whole string. (jobs.model's patterns end in `$`,
 # which in Python also matches before a trailing newline: they are not the oracle here.)
