@@ -26,9 +26,9 @@ from litestar.datastructures import State
 
 from bench import eventloop
 from bench.message import bare_message
-from gateway.server import Server
-from jobs import DEFAULT_QUEUE
-from topology import Names
+from leveret.gateway.server import Server
+from leveret.jobs import DEFAULT_QUEUE
+from leveret.topology import Names
 
 PUBLISH_TIMEOUT = 10.0
 

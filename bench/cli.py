@@ -26,7 +26,7 @@ from bench.report import Report, print_json, print_table
 from bench.results import Result
 from bench.scenarios import run_amqp, run_latency
 from bench.web import run_bare, run_http
-from jobs import LeveretError
+from leveret.jobs import LeveretError
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import dataclass
 
 from bench.processes import BenchError, Child
-from jobs import TERMINAL_STATES, JobState
-from jobs.store import JobQuery, JobStore
+from leveret.jobs import TERMINAL_STATES, JobState
+from leveret.jobs.store import JobQuery, JobStore
 
 POLL_INTERVAL = 0.5  # only how soon the wait ends: the figures come from the store
 

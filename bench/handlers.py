@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers import JobContext, Worker
+from leveret.workers import JobContext, Worker
 
 NOOP = "noop"
 """The job type every scenario submits."""

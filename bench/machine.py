@@ -12,7 +12,7 @@ from typing import Any
 import aio_pika
 
 from bench import eventloop
-from broker import connect
+from leveret.broker import connect
 
 
 @dataclass(frozen=True)

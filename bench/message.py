@@ -8,10 +8,10 @@ import time
 import aio_pika
 
 from bench.handlers import NOOP
-from broker import job_message
-from jobs import new_job_id
-from jobs.envelope import Envelope
-from jobs.submission import Submission
+from leveret.broker import job_message
+from leveret.jobs import new_job_id
+from leveret.jobs.envelope import Envelope
+from leveret.jobs.submission import Submission
 
 _STAMP = struct.Struct("!d")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs import Settings
+from leveret.jobs import Settings
 
 SCENARIOS: tuple[str, ...] = ("ceiling", "amqp", "http", "bare", "latency")
 """Every scenario, in the order they run (latency paces itself on amqp's measured rate)."""

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from bench.sandbox import Sandbox
-from broker import connect, queue_depth
-from jobs import BrokerError
+from leveret.broker import connect, queue_depth
+from leveret.jobs import BrokerError
 
 log = logging.getLogger(__name__)
 

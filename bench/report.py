@@ -14,7 +14,7 @@ from rich.table import Table
 from bench.machine import Machine
 from bench.plan import CEILING_AIM, CEILING_TARGET, LATENCY_TARGET_MS, Plan
 from bench.results import Result, median_run
-from jobs.settings import mask_url
+from leveret.jobs.settings import mask_url
 
 
 @dataclass(frozen=True)

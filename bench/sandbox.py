@@ -11,8 +11,8 @@ from types import TracebackType
 import aio_pika
 
 from bench.plan import Plan
-from jobs import DEFAULT_QUEUE, Settings
-from topology import Names, QueueOptions, full_topology
+from leveret.jobs import DEFAULT_QUEUE, Settings
+from leveret.topology import Names, QueueOptions, full_topology
 
 CEILING_QUEUE = "ceiling"
 """The Leveret-style queue name the raw ceiling publishes to (a plain durable queue)."""

@@ -16,10 +16,10 @@ from bench.profiling import profiled
 from bench.results import Latency, Result
 from bench.sandbox import Sandbox
 from bench.window import Outcome, in_window, paced
-from broker import BrokerSession, Producer
-from jobs import DEFAULT_QUEUE
-from jobs.store import store_from_url
-from jobs.submission import Submission
+from leveret.broker import BrokerSession, Producer
+from leveret.jobs import DEFAULT_QUEUE
+from leveret.jobs.store import store_from_url
+from leveret.jobs.submission import Submission
 
 Submit = Callable[[Producer], Awaitable[Outcome]]
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from jobs.settings import mask_url
+from leveret.jobs.settings import mask_url
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -8,7 +8,7 @@ import os
 import aio_pika
 import pytest
 
-from topology import DELAY_TIERS_MS, Names
+from leveret.topology import DELAY_TIERS_MS, Names
 
 AMQP_URL = os.environ.get("LEVERET_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 

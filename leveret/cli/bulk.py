@@ -12,7 +12,7 @@ import typer
 from leveret.cli.options import err
 from leveret.cli.output import EXIT_USAGE, emit_json, exit_code, fail, progress_bar
 from leveret.client import SyncClient
-from leveret.client_errors import LeveretClientError
+from leveret.client.errors import LeveretClientError
 
 MAX_BATCH = 1000  # the gateway's largest batch
 

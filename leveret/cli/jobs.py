@@ -31,11 +31,6 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 import typer
 
-from jobs.durations import parse_duration
-from jobs.errors import LeveretError
-from jobs.priority import Priority
-from jobs.settings import Settings
-from jobs.states import JobState
 from leveret.cli.app import app
 from leveret.cli.bulk import submit_file
 from leveret.cli.output import (
@@ -54,7 +49,12 @@ from leveret.cli.output import (
     stats_table,
 )
 from leveret.client import SyncClient
-from leveret.models import DlqPage, Job, JobPage
+from leveret.client.models import DlqPage, Job, JobPage
+from leveret.jobs.durations import parse_duration
+from leveret.jobs.errors import LeveretError
+from leveret.jobs.priority import Priority
+from leveret.jobs.settings import Settings
+from leveret.jobs.states import JobState
 
 Url = Annotated[
     str | None,

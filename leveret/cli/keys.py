@@ -11,11 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.keys import KeyFile, Role
-from jobs.errors import ConfigurationError
-from jobs.settings import Settings
 from leveret.cli.app import app
 from leveret.cli.options import EXIT_CONFIG, err
+from leveret.gateway.keys import KeyFile, Role
+from leveret.jobs.errors import ConfigurationError
+from leveret.jobs.settings import Settings
 
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
 app.add_typer(keys_app, name="keys")

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from jobs.errors import BrokerUnavailable, ConsumerLost, LeveretError, StoreUnavailable
-from jobs.settings import QueueType
+from leveret.jobs.errors import BrokerUnavailable, ConsumerLost, LeveretError, StoreUnavailable
+from leveret.jobs.settings import QueueType
 
 err = Console(stderr=True)
 

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from leveret.cli.options import EXIT_CONFIG, EXIT_UNAVAILABLE, err
-from leveret.client_errors import (
+from leveret.client.errors import (
     AuthenticationError,
     GatewayConnectionError,
     LeveretClientError,
@@ -31,7 +31,7 @@ from leveret.client_errors import (
     ServerError,
     ValidationError,
 )
-from leveret.models import DlqEntry, Job, QueueInfo, QueueStats
+from leveret.client.models import DlqEntry, Job, QueueInfo, QueueStats
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 
-from jobs.settings import Settings
 from leveret.cli.app import app
 from leveret.cli.options import (
     AmqpUrl,
@@ -21,7 +20,8 @@ from leveret.cli.options import (
     run,
 )
 from leveret.cli.worker import leave_stuck_handler_threads
-from workers import Worker
+from leveret.jobs.settings import Settings
+from leveret.workers import Worker
 
 Http = Annotated[str | None, typer.Option("--http", help="host:port to listen on [LEVERET_HTTP].")]
 KeysFile = Annotated[
@@ -66,7 +66,7 @@ def dev(
     """The gateway and a worker with the demo handlers, in one process, on the embedded
     store by default: everything needed to try Leveret."""
     configure_logging(log_level)
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
 
     flags = {
         "http": http,
@@ -83,8 +83,10 @@ def dev(
 async def _serve(flags: dict[str, Any], log_level: str, *, beside: Worker | None) -> None:
     """Serve the gateway (with the worker `beside` it, if any) until SIGINT or SIGTERM, or
     until either of them stops. `flags` are the command's settings flags."""
-    from gateway.resources import open_gateway  # the web stack loads only for these commands
-    from gateway.server import bind_address, server
+    from leveret.gateway.resources import (
+        open_gateway,  # the web stack loads only for these commands
+    )
+    from leveret.gateway.server import bind_address, server
 
     settings = Settings.from_env(**flags)
     bind_address(settings)  # a malformed address is refused before connecting anywhere

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from jobs.settings import Settings
 from leveret.cli.app import topology_app
 from leveret.cli.options import AmqpUrl, Namespace, QueueKind, Queues, run
+from leveret.jobs.settings import Settings
 
 
 @topology_app.command("show")
@@ -15,7 +15,7 @@ def topology_show(
     namespace: Namespace = None, queues: Queues = None, queue_type: QueueKind = None
 ) -> None:
     """Print the exchanges, queues and bindings Leveret declares (no broker needed)."""
-    from topology import Names, QueueOptions, full_topology
+    from leveret.topology import Names, QueueOptions, full_topology
 
     settings = Settings.from_env(namespace=namespace, queues=queues, queue_type=queue_type)
     spec = full_topology(
@@ -44,7 +44,7 @@ def topology_declare(
     queue_type: QueueKind = None,
 ) -> None:
     """Declare the topology on RabbitMQ (idempotent; fails naming any mismatch)."""
-    from broker import BrokerSession
+    from leveret.broker import BrokerSession
 
     async def main() -> None:
         settings = Settings.from_env(

@@ -12,8 +12,6 @@ from typing import Annotated
 
 import typer
 
-from jobs.errors import ConfigurationError
-from jobs.settings import Settings
 from leveret.cli.app import app
 from leveret.cli.options import (
     AmqpUrl,
@@ -26,8 +24,10 @@ from leveret.cli.options import (
     err,
     run,
 )
-from workers import Worker
-from workers.runtime import JOB_THREAD_PREFIX
+from leveret.jobs.errors import ConfigurationError
+from leveret.jobs.settings import Settings
+from leveret.workers import Worker
+from leveret.workers.runtime import JOB_THREAD_PREFIX
 
 
 def leave_stuck_handler_threads() -> None:
@@ -127,7 +127,7 @@ def worker(
             consumer_timeout=consumer_timeout,
             delivery_limit=delivery_limit,
         )
-        app_worker = load_worker(target or "leveret.demo:worker")
+        app_worker = load_worker(target or "leveret.cli.demo:worker")
         await app_worker.run(settings, burst=burst, handle_signals=True)
         await leave_stuck_handler_tasks()
 

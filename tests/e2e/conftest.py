@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jobs.store import SQLiteStore
+from leveret.jobs.store import SQLiteStore
+from leveret.topology import Names
 from tests.conditions import eventually_sync
 from tests.rabbitmq import AMQP_URL, TEST_QUEUES, delete_namespace, require_rabbitmq
-from topology import Names
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.keys import KeyFile, Role, digest, new_key
+from leveret.gateway.keys import KeyFile, Role, digest, new_key
 from tests.conditions import eventually
 from tests.e2e.conftest import DevServer, start_dev, stop_dev
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from gateway.keys import KeyFile, Role
-from jobs.states import JobState
 from leveret.client import Client, SyncClient
-from leveret.models import Job
+from leveret.client.models import Job
+from leveret.gateway.keys import KeyFile, Role
+from leveret.jobs.states import JobState
 from tests.conditions import eventually
 from tests.e2e.conftest import DevServer, free_port, start_dev, stop_dev
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from leveret.client import Client
-from leveret.models import Event
+from leveret.client.models import Event
 from tests.e2e.conftest import DevServer
 from tests.e2e.sse import Frame, FrameReader, job_frames, open_events
 

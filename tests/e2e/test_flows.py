@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from leveret.client import Client, SyncClient
-from leveret.client_errors import ConflictError, JobNotFoundError, ValidationError
-from leveret.models import Job
+from leveret.client.errors import ConflictError, JobNotFoundError, ValidationError
+from leveret.client.models import Job
 from tests.conditions import eventually
 from tests.e2e.conftest import DevServer, start_dev, stop_dev
 

@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis import Case, HookContext
 
-from gateway.app import create_app
-from gateway.requests import MAX_WAIT, seconds
-from jobs.errors import InvalidJob
-from jobs.settings import Settings
+from leveret.gateway.app import create_app
+from leveret.gateway.requests import MAX_WAIT, seconds
+from leveret.jobs.errors import InvalidJob
+from leveret.jobs.settings import Settings
 from tests.conditions import eventually
 from tests.e2e.conftest import DevServer
 

@@ -25,15 +25,15 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from gateway.app import create_app
-from gateway.auth import ADMIN, OPERATOR, VIEWER
-from gateway.keys import KEY_PREFIX, KeyFile, Role, digest, new_key
-from gateway.server import bind_address
-from jobs.settings import Settings
+from leveret.gateway.app import create_app
+from leveret.gateway.auth import ADMIN, OPERATOR, VIEWER
+from leveret.gateway.keys import KEY_PREFIX, KeyFile, Role, digest, new_key
+from leveret.gateway.server import bind_address
+from leveret.jobs.settings import Settings
+from leveret.topology import Names
 from tests.conditions import eventually_sync
 from tests.e2e.conftest import ROOT, START_TIMEOUT, DevServer, start_dev, stop_dev
 from tests.rabbitmq import AMQP_URL, TEST_QUEUES, delete_namespace
-from topology import Names
 
 API = "/api/v1"
 MiB = 1 << 20

@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from jobs.backoff import Backoff, BackoffStrategy
-from workers import JobContext, Worker
+from leveret.jobs.backoff import Backoff, BackoffStrategy
+from leveret.workers import JobContext, Worker
 
 worker = Worker("leveret-test-bad-handlers")
 

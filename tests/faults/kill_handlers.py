@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workers import JobContext, Worker
+from leveret.workers import JobContext, Worker
 
 worker = Worker("leveret-fault-handlers")
 

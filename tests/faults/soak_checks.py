@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from jobs import DLQ_STATES, Job, JobState
+from leveret.jobs import DLQ_STATES, Job, JobState
 from tests.faults.soak_fleet import CONCURRENCY, WORKERS, Faults, Fleet, clock
 from tests.faults.soak_handlers import Execution
 from tests.faults.soak_plan import CANCELLED, QUEUES, SIZE, TYPES, Fate, Plan

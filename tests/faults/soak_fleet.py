@@ -16,8 +16,8 @@ from functools import partial
 
 from yarl import URL
 
-from broker import BrokerSession, queue_depth
-from jobs import Settings
+from leveret.broker import BrokerSession, queue_depth
+from leveret.jobs import Settings
 from tests.conditions import eventually
 from tests.faults.soak_plan import QUEUES, SIZE
 from tests.integration.conftest import WorkerProcess

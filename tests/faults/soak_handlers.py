@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workers import JobContext, Reject, Worker
+from leveret.workers import JobContext, Reject, Worker
 
 LOG_ENV = "LEVERET_SOAK_LOG"
 

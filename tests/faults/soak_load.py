@@ -8,14 +8,14 @@ import random
 import time
 from collections import Counter
 
-from broker import BrokerSession, Producer, queue_depth
-from broker.admin import JobAdmin
-from jobs import ACTIVE_STATES, TERMINAL_STATES, JobState
-from jobs.errors import WrongState
-from jobs.store import JobQuery, SQLiteStore
+from leveret.broker import BrokerSession, Producer, queue_depth
+from leveret.broker.admin import JobAdmin
+from leveret.jobs import ACTIVE_STATES, TERMINAL_STATES, JobState
+from leveret.jobs.errors import WrongState
+from leveret.jobs.store import JobQuery, SQLiteStore
+from leveret.topology import DELAY_TIERS_MS
 from tests.conditions import eventually
 from tests.faults.soak_plan import CANCELLED, QUEUES, SIZE, Fate, Plan
-from topology import DELAY_TIERS_MS
 
 
 class Load:

@@ -7,8 +7,8 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from jobs import Backoff, BackoffStrategy
-from jobs.submission import Submission
+from leveret.jobs import Backoff, BackoffStrategy
+from leveret.jobs.submission import Submission
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from broker import BrokerSession, Producer
-from jobs import TERMINAL_STATES, Job, JobState, Settings
-from jobs.store import SQLiteStore
+from leveret.broker import BrokerSession, Producer
+from leveret.jobs import TERMINAL_STATES, Job, JobState, Settings
+from leveret.jobs.store import SQLiteStore
 from tests.conditions import eventually
 from tests.faults.bad_handlers import (
     BACKGROUND_FAILURE,

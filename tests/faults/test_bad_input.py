@@ -17,11 +17,12 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from broker import BrokerSession, Producer
-from gateway.app import create_app
-from jobs import InvalidJob, JobState, Settings
-from jobs.envelope import JSON, MSGPACK, REASON_HEADER, Envelope, encode
-from jobs.store import SQLiteStore
+from leveret.broker import BrokerSession, Producer
+from leveret.gateway.app import create_app
+from leveret.jobs import InvalidJob, JobState, Settings
+from leveret.jobs.envelope import JSON, MSGPACK, REASON_HEADER, Envelope, encode
+from leveret.jobs.store import SQLiteStore
+from leveret.workers import JobContext, Worker
 from tests.conditions import eventually
 from tests.integration.conftest import (
     WorkerProcess,
@@ -30,7 +31,6 @@ from tests.integration.conftest import (
     until_finished,
     until_state,
 )
-from workers import JobContext, Worker
 
 MiB = 1 << 20
 
@@ -193,7 +193,7 @@ async def test_garbage_among_good_jobs_goes_to_the_dlq_with_reasons_and_loses_no
     moved to the DLQ whole (same body) with a reason saying what is wrong; every good job
     completes; nothing of the bad ones is stored; the worker process stays up and never
     reaches its catch-all (which rejects without a reason)."""
-    worker = WorkerProcess(settings, "leveret.demo:worker")
+    worker = WorkerProcess(settings, "leveret.cli.demo:worker")
     worker_processes.append(worker)
     bad = {str(uuid.uuid4()): case for case in garbage()}
     good = []

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from broker import BrokerSession, Producer
-from jobs import (
+from leveret.broker import BrokerSession, Producer
+from leveret.jobs import (
     ACTIVE_STATES,
     DLQ_STATES,
     Job,
@@ -25,12 +25,12 @@ from jobs import (
     PublishTimeout,
     Settings,
 )
-from jobs.store import JobQuery, SQLiteStore
+from leveret.jobs.store import JobQuery, SQLiteStore
+from leveret.workers import JobContext, Worker
 from tests.conditions import eventually
 from tests.e2e.conftest import DevServer, start_dev, stop_dev
 from tests.faults.rabbitmqctl import memory_alarm, memory_alarm_on, queue_counts, queue_policy
 from tests.integration.conftest import running, until_state
-from workers import JobContext, Worker
 
 # Short, so that the alarm, which blocks every publisher on the broker, stays short too.
 PUBLISH_TIMEOUT = 1.0

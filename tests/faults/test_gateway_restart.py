@@ -30,10 +30,10 @@ import httpx
 import pytest
 from yarl import URL
 
-from broker import BrokerSession, queue_depth
-from jobs import TERMINAL_STATES, Job, JobState, Settings
-from jobs.model import utcnow
-from jobs.store import JobQuery, SQLiteStore
+from leveret.broker import BrokerSession, queue_depth
+from leveret.jobs import TERMINAL_STATES, Job, JobState, Settings
+from leveret.jobs.model import utcnow
+from leveret.jobs.store import JobQuery, SQLiteStore
 from tests.conditions import eventually
 from tests.e2e.conftest import free_port
 from tests.faults.kill_handlers import read_runs, runs_by_job

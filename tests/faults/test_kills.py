@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from broker import BrokerSession, Producer
-from jobs import Job, JobState, Settings
-from jobs.model import utcnow
-from jobs.store import JobQuery, SQLiteStore
-from jobs.submission import Submission
+from leveret.broker import BrokerSession, Producer
+from leveret.jobs import Job, JobState, Settings
+from leveret.jobs.model import utcnow
+from leveret.jobs.store import JobQuery, SQLiteStore
+from leveret.jobs.submission import Submission
 from tests.conditions import eventually
 from tests.faults.kill_handlers import Run, pid_of, read_runs, runs_by_job
 from tests.integration.conftest import (

@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from yarl import URL
 
-from broker import BrokerSession, Producer
-from jobs import Job, JobState, PublishError, PublishTimeout, Settings
-from jobs.store import JobQuery, SQLiteStore
+from leveret.broker import BrokerSession, Producer
+from leveret.jobs import Job, JobState, PublishError, PublishTimeout, Settings
+from leveret.jobs.store import JobQuery, SQLiteStore
+from leveret.topology import Names
+from leveret.workers import JobContext, Worker
 from tests.conditions import eventually
 from tests.faults.rabbitmqctl import connection_peer_ports, queue_counts, received_bytes
 from tests.integration.conftest import (
@@ -24,8 +26,6 @@ from tests.integration.conftest import (
     until_state,
 )
 from tests.proxy import TcpProxy
-from topology import Names
-from workers import JobContext, Worker
 
 # The proxied clients of the load test: two producer sessions and each worker process, two
 # connections apiece (publishing and consuming).
@@ -92,7 +92,7 @@ async def test_repeated_cuts_under_load_lose_no_confirmed_job(
     await session.router.ensure_queue("default")
     for _ in range(WORKER_PROCESSES):
         flags = ("--concurrency", "4", "--queues", "default")
-        process = WorkerProcess(behind(proxy, settings), "leveret.demo:worker", *flags)
+        process = WorkerProcess(behind(proxy, settings), "leveret.cli.demo:worker", *flags)
         worker_processes.append(process)
     await until_consumers(session, work_queue, WORKER_PROCESSES)
 

@@ -27,10 +27,10 @@ from pathlib import Path
 import pytest
 from yarl import URL
 
-from broker import BrokerSession, Producer
-from broker.admin import JobAdmin
-from jobs import Settings
-from jobs.store import JobQuery, SQLiteStore
+from leveret.broker import BrokerSession, Producer
+from leveret.broker.admin import JobAdmin
+from leveret.jobs import Settings
+from leveret.jobs.store import JobQuery, SQLiteStore
 from tests.faults.soak_checks import explained, judge, summary
 from tests.faults.soak_fleet import WORKERS, Faults, Fleet, inject_faults, through
 from tests.faults.soak_handlers import LOG_ENV, read_executions

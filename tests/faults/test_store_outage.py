@@ -13,12 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from broker import BrokerSession, Producer, job_message
-from jobs import JobState, Settings
-from jobs.envelope import Envelope
-from jobs.errors import StoreUnavailable
-from jobs.model import new_job_id
-from jobs.store import SQLiteStore
+from leveret.broker import BrokerSession, Producer, job_message
+from leveret.jobs import JobState, Settings
+from leveret.jobs.envelope import Envelope
+from leveret.jobs.errors import StoreUnavailable
+from leveret.jobs.model import new_job_id
+from leveret.jobs.store import SQLiteStore
 from tests.conditions import eventually
 from tests.e2e.conftest import start_dev, stop_dev
 from tests.faults.test_bad_handlers import Tap, showing_output, start_tapped

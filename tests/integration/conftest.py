@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from broker import BrokerSession, Producer, queue_depth
-from jobs import TERMINAL_STATES, Job, JobState, Settings
-from jobs.store import JobQuery, SQLiteStore
+from leveret.broker import BrokerSession, Producer, queue_depth
+from leveret.jobs import TERMINAL_STATES, Job, JobState, Settings
+from leveret.jobs.store import JobQuery, SQLiteStore
+from leveret.topology import Names
+from leveret.workers import Worker
 from tests.conditions import eventually
 from tests.rabbitmq import AMQP_URL, TEST_QUEUES, delete_namespace, require_rabbitmq
-from topology import Names
-from workers import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ import signal
 import time
 from typing import Any
 
-from workers import JobContext, Worker
+from leveret.workers import JobContext, Worker
 
 worker = Worker("leveret-test-handlers")
 

@@ -10,13 +10,13 @@ import aio_pika
 import pytest
 from yarl import URL
 
-from broker import BrokerSession, Producer, queue_depth
-from jobs import JobState, PublishTimeout, Settings
-from jobs.store import JobQuery, SQLiteStore
+from leveret.broker import BrokerSession, Producer, queue_depth
+from leveret.jobs import JobState, PublishTimeout, Settings
+from leveret.jobs.store import JobQuery, SQLiteStore
+from leveret.workers import JobContext, Worker
 from tests.conditions import eventually
 from tests.integration.conftest import running, until_state
 from tests.proxy import TcpProxy
-from workers import JobContext, Worker
 
 
 @pytest.fixture
@@ -71,11 +71,11 @@ async def test_publish_to_a_stalled_broker_times_out(settings: Settings, proxy: 
 async def test_worker_whose_queue_is_deleted_under_it_stops_with_consumer_lost(
     settings: Settings, session: BrokerSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jobs import ConsumerLost
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
+    from leveret.jobs import ConsumerLost
 
     # Check often, so that the test takes a second rather than fifteen.
-    monkeypatch.setattr("workers.runtime.CONSUMER_CHECK_INTERVAL", 0.1)
+    monkeypatch.setattr("leveret.workers.runtime.CONSUMER_CHECK_INTERVAL", 0.1)
     run = asyncio.create_task(worker.run(settings))
     await worker.wait_ready()
     channel = await session.consuming.channel()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from broker import BrokerSession, Producer
-from jobs import JobState, Settings
-from jobs.store import SQLiteStore
+from leveret.broker import BrokerSession, Producer
+from leveret.jobs import JobState, Settings
+from leveret.jobs.store import SQLiteStore
+from leveret.topology import DELAY_TIERS_MS
+from leveret.workers import JobContext, Worker
 from tests.integration.conftest import depth, job_state, running, until_state
-from topology import DELAY_TIERS_MS
-from workers import JobContext, Worker
 
 
 async def test_delayed_jobs_never_run_early(
@@ -39,7 +39,7 @@ async def test_delayed_jobs_never_run_early(
 async def test_short_delay_is_not_held_up_behind_a_long_one(
     settings: Settings, store: SQLiteStore, producer: Producer
 ) -> None:
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
 
     long = await producer.submit("echo", "long", delay=120)
     short = await producer.submit("echo", "short", delay=0.5)
@@ -51,7 +51,7 @@ async def test_short_delay_is_not_held_up_behind_a_long_one(
 async def test_scheduled_at_in_the_past_runs_now(
     settings: Settings, store: SQLiteStore, producer: Producer
 ) -> None:
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
 
     job = await producer.submit("echo", 1, scheduled_at=datetime.now(UTC) - timedelta(hours=1))
     assert job.state is JobState.SCHEDULED

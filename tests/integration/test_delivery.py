@@ -8,13 +8,13 @@ import uuid
 import aio_pika
 import pytest
 
-from broker import BrokerSession, Producer, job_message
-from jobs import JobState, Settings, Unroutable
-from jobs.envelope import REASON_HEADER, Envelope
-from jobs.store import SQLiteStore
+from leveret.broker import BrokerSession, Producer, job_message
+from leveret.jobs import JobState, Settings, Unroutable
+from leveret.jobs.envelope import REASON_HEADER, Envelope
+from leveret.jobs.store import SQLiteStore
+from leveret.workers import JobContext, Worker
 from tests.conditions import eventually
 from tests.integration.conftest import depth, job_state, running, until_state
-from workers import JobContext, Worker
 
 
 async def _publish_raw(session: BrokerSession, queue: str, message: aio_pika.Message) -> None:
@@ -47,7 +47,7 @@ async def test_duplicate_delivery_runs_the_job_once(
 async def test_duplicate_of_a_finished_job_changes_nothing(
     settings: Settings, store: SQLiteStore, producer: Producer, session: BrokerSession
 ) -> None:
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
 
     job = await producer.submit("echo", "x")
     await worker.run(settings, burst=True)
@@ -63,7 +63,7 @@ async def test_duplicate_of_a_finished_job_changes_nothing(
 async def test_garbage_goes_to_the_dlq_with_a_reason_and_the_worker_goes_on(
     settings: Settings, store: SQLiteStore, producer: Producer, session: BrokerSession
 ) -> None:
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
 
     await _publish_raw(session, "default", aio_pika.Message(b"\xc1\x00not msgpack"))
     await _publish_raw(
@@ -94,7 +94,7 @@ async def test_garbage_goes_to_the_dlq_with_a_reason_and_the_worker_goes_on(
 async def test_plain_amqp_json_message_is_recorded_and_run(
     settings: Settings, store: SQLiteStore, session: BrokerSession
 ) -> None:
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
 
     job_id = str(uuid.uuid4())
     body = json.dumps({"type": "echo", "payload": {"from": "pika"}}).encode()
@@ -148,7 +148,7 @@ async def test_unroutable_publish_raises(session: BrokerSession) -> None:
 async def test_publish_to_a_missing_exchange_raises_and_the_channel_recovers(
     session: BrokerSession,
 ) -> None:
-    from jobs import PublishError
+    from leveret.jobs import PublishError
 
     message = aio_pika.Message(b"{}", content_type="application/json")
     with pytest.raises(PublishError, match="does not exist"):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from broker import Producer
-from jobs import JobState, Settings
-from jobs.store import SQLiteStore
+from leveret.broker import Producer
+from leveret.jobs import JobState, Settings
+from leveret.jobs.store import SQLiteStore
+from leveret.workers import JobContext, Worker
 from tests.integration.conftest import job_state, running, until_finished, until_state
-from workers import JobContext, Worker
 
 
 async def test_handler_past_its_timeout_is_stopped_and_retried(
@@ -79,7 +79,7 @@ async def test_plain_function_runs_in_a_thread_pool(
 async def test_demo_fib_is_cpu_bound_and_correct(
     settings: Settings, store: SQLiteStore, producer: Producer
 ) -> None:
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
 
     job = await producer.submit("fib", {"n": 20})
     async with running(worker, settings):
@@ -90,7 +90,7 @@ async def test_demo_fib_is_cpu_bound_and_correct(
 async def test_job_without_a_handler_fails_permanently(
     settings: Settings, store: SQLiteStore, producer: Producer
 ) -> None:
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
 
     job = await producer.submit("nobody-handles-this", max_attempts=5)
     async with running(worker, settings):
@@ -124,7 +124,7 @@ async def test_dependent_job_waits_for_its_dependencies(
 async def test_dependent_of_a_failed_job_is_cancelled(
     settings: Settings, store: SQLiteStore, producer: Producer
 ) -> None:
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
 
     doomed = await producer.submit("reject", {})
     after = await producer.submit("echo", "never", depends_on=[doomed.id])
@@ -139,7 +139,7 @@ async def test_dependent_of_a_failed_job_is_cancelled(
 async def test_cancelling_a_running_job_stops_its_handler(
     settings: Settings, store: SQLiteStore, producer: Producer
 ) -> None:
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
 
     job = await producer.submit("sleep", {"seconds": 60}, max_attempts=3)
     async with running(worker, settings):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from broker import Producer
-from jobs import JobState, Priority, Settings
-from jobs.store import SQLiteStore
-from jobs.submission import Submission
+from leveret.broker import Producer
+from leveret.jobs import JobState, Priority, Settings
+from leveret.jobs.store import SQLiteStore
+from leveret.jobs.submission import Submission
+from leveret.workers import JobContext, Worker
 from tests.integration.conftest import running, until_state
-from workers import JobContext, Worker
 
 
 async def test_critical_job_overtakes_hundreds_of_bulk_jobs(

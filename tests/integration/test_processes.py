@@ -7,9 +7,9 @@ import signal
 
 import pytest
 
-from broker import BrokerSession, Producer
-from jobs import TERMINAL_STATES, Job, JobState, Settings
-from jobs.store import SQLiteStore
+from leveret.broker import BrokerSession, Producer
+from leveret.jobs import TERMINAL_STATES, Job, JobState, Settings
+from leveret.jobs.store import SQLiteStore
 from tests.conditions import eventually
 from tests.integration.conftest import (
     WorkerProcess,
@@ -22,7 +22,7 @@ from tests.integration.conftest import (
     until_state,
 )
 
-DEMO = "leveret.demo:worker"
+DEMO = "leveret.cli.demo:worker"
 SUICIDAL = "tests.integration.handlers:worker"
 
 

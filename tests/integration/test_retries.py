@@ -6,13 +6,13 @@ import dataclasses
 import itertools
 import time
 
-from broker import BrokerSession, Producer
-from jobs import Backoff, JobState, Settings
-from jobs.envelope import REASON_HEADER
-from jobs.store import SQLiteStore
+from leveret.broker import BrokerSession, Producer
+from leveret.jobs import Backoff, JobState, Settings
+from leveret.jobs.envelope import REASON_HEADER
+from leveret.jobs.store import SQLiteStore
+from leveret.workers import JobContext, Worker
 from tests.conditions import eventually
 from tests.integration.conftest import depth, running, until_finished
-from workers import JobContext, Worker
 
 
 async def test_job_failing_twice_then_succeeding_follows_its_backoff(
@@ -76,7 +76,7 @@ async def test_always_failing_job_is_dead_lettered_with_its_last_error(
 async def test_rejected_job_fails_at_once_without_retry(
     settings: Settings, store: SQLiteStore, producer: Producer, session: BrokerSession
 ) -> None:
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
 
     job = await producer.submit("reject", {"reason": "not for us"}, max_attempts=5)
     async with running(worker, settings):
@@ -121,7 +121,7 @@ async def test_retried_job_comes_back_only_to_its_own_queue(
 async def test_retry_with_explicit_delay_and_checkpoint(
     settings: Settings, store: SQLiteStore, producer: Producer
 ) -> None:
-    from jobs import Retry
+    from leveret.jobs import Retry
 
     seen: list[object] = []
     worker = Worker()

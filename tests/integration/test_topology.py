@@ -7,11 +7,11 @@ import dataclasses
 import aiormq
 import pytest
 
-from broker import BrokerSession, Producer
-from jobs import JobState, QueueType, Settings, TopologyMismatch
-from jobs.store import SQLiteStore
+from leveret.broker import BrokerSession, Producer
+from leveret.jobs import JobState, QueueType, Settings, TopologyMismatch
+from leveret.jobs.store import SQLiteStore
+from leveret.topology import Names, declare, full_topology
 from tests.integration.conftest import running, until_state
-from topology import Names, declare, full_topology
 
 
 async def test_declaring_twice_is_harmless(session: BrokerSession, settings: Settings) -> None:
@@ -41,8 +41,8 @@ async def test_mismatched_queue_fails_naming_queue_and_argument(
 
 
 async def test_quorum_queues_run_and_retry_jobs(settings: Settings, store: SQLiteStore) -> None:
-    from jobs import Backoff
-    from leveret.demo import worker
+    from leveret.cli.demo import worker
+    from leveret.jobs import Backoff
 
     quorum = dataclasses.replace(settings, queue_type=QueueType.QUORUM, delivery_limit=5)
     async with BrokerSession.open(quorum, name="leveret-tests") as session:

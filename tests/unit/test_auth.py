@@ -13,8 +13,8 @@ from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.testing import TestClient
 
-from gateway.auth import presented_key, requires
-from gateway.keys import (
+from leveret.gateway.auth import presented_key, requires
+from leveret.gateway.keys import (
     KEY_PREFIX,
     RELOAD_INTERVAL,
     ApiKey,
@@ -24,7 +24,7 @@ from gateway.keys import (
     digest,
     new_key,
 )
-from jobs.errors import ConfigurationError
+from leveret.jobs.errors import ConfigurationError
 
 
 class FakeClock:
@@ -293,7 +293,7 @@ def test_ring_keeps_its_keys_when_the_file_breaks(
     keys_path.write_text(keys_path.read_text() + "half a line\n")
     touch(keys_path, 2_000_000_000)
     clock.now += RELOAD_INTERVAL
-    with caplog.at_level(logging.ERROR, logger="gateway.auth"):
+    with caplog.at_level(logging.ERROR, logger="leveret.gateway.auth"):
         assert ring.authenticate(key) is not None
     assert f"{keys_path}:2: " in caplog.text
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.backoff import DEFAULT_BACKOFF, Backoff, BackoffStrategy
+from leveret.jobs.backoff import DEFAULT_BACKOFF, Backoff, BackoffStrategy
 
 seconds = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
 multipliers = st.floats(min_value=1, max_value=100, allow_nan=False)

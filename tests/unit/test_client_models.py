@@ -12,10 +12,8 @@ import httpx
 import msgspec
 import pytest
 
-from jobs import Backoff, JobState, Priority
-from leveret import client_calls as calls
-from leveret.client import DEFAULT_URL, Client, SyncClient
-from leveret.client_errors import (
+from leveret.client import DEFAULT_URL, Client, SyncClient, calls
+from leveret.client.errors import (
     AuthenticationError,
     ConflictError,
     GatewayConnectionError,
@@ -33,7 +31,8 @@ from leveret.client_errors import (
     error_from_transport,
     retry_after_seconds,
 )
-from leveret.models import Event, Job, QueueInfo, SSEEvent
+from leveret.client.models import Event, Job, QueueInfo, SSEEvent
+from leveret.jobs import Backoff, JobState, Priority
 
 JOB_ID = "01938c2e-7b1a-7cc0-8a4e-3f1d2c3b4a59"
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.durations import parse_duration
-from jobs.errors import ConfigurationError, InvalidDuration
+from leveret.jobs.durations import parse_duration
+from leveret.jobs.errors import ConfigurationError, InvalidDuration
 
 
 @pytest.mark.parametrize(

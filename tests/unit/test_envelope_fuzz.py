@@ -23,11 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs.envelope import JSON, MSGPACK, Envelope, decode, encode
-from jobs.errors import MalformedMessage
-from jobs.priority import from_amqp
+from leveret.jobs.envelope import JSON, MSGPACK, Envelope, decode, encode
+from leveret.jobs.errors import MalformedMessage
+from leveret.jobs.priority import from_amqp
+from leveret.workers.runtime import _int_header
 from tests.unit.test_envelope import ENVELOPE_FIELDS
-from workers.runtime import _int_header
 
 # Bounded so that the whole file runs in seconds; the same examples on every CI run, so that
 # a landing never hangs on a rare draw, and fresh ones elsewhere.

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import msgspec
 import pytest
 
-from gateway.errors import field_in
-from gateway.requests import cursor_of, seconds
-from gateway.views import job_view, nanoseconds, timestamp
-from jobs.errors import InvalidJob
-from jobs.model import Job, new_job_id
-from jobs.states import JobState
+from leveret.gateway.errors import field_in
+from leveret.gateway.requests import cursor_of, seconds
+from leveret.gateway.views import job_view, nanoseconds, timestamp
+from leveret.jobs.errors import InvalidJob
+from leveret.jobs.model import Job, new_job_id
+from leveret.jobs.states import JobState
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from gateway.keys import KEY_PREFIX, KeyFile, KeyRing, Role, digest
 from leveret.cli.app import app
+from leveret.gateway.keys import KEY_PREFIX, KeyFile, KeyRing, Role, digest
 
 
 @pytest.fixture(autouse=True)

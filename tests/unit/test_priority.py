@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.priority import MAX_AMQP_PRIORITY, Priority, from_amqp, to_amqp
+from leveret.jobs.priority import MAX_AMQP_PRIORITY, Priority, from_amqp, to_amqp
 
 
 def test_scale_is_gopherqueues() -> None:

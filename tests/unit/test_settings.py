@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.errors import ConfigurationError
-from jobs.settings import QueueType, Settings, mask_url
+from leveret.jobs.errors import ConfigurationError
+from leveret.jobs.settings import QueueType, Settings, mask_url
 
 
 def test_defaults() -> None:

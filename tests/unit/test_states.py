@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.states import (
+from leveret.jobs.states import (
     ACTIVE_STATES,
     DLQ_STATES,
     TERMINAL_STATES,

@@ -23,12 +23,12 @@ from mongomock_motor import AsyncMongoMockClient
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from jobs.backoff import Backoff, BackoffStrategy
-from jobs.errors import ConfigurationError, DuplicateJob, StoreUnavailable
-from jobs.model import Job, new_job_id
-from jobs.states import JobState
-from jobs.store import JobQuery, JobStore, SQLiteStore
-from jobs.store.mongo import MongoStore
+from leveret.jobs.backoff import Backoff, BackoffStrategy
+from leveret.jobs.errors import ConfigurationError, DuplicateJob, StoreUnavailable
+from leveret.jobs.model import Job, new_job_id
+from leveret.jobs.states import JobState
+from leveret.jobs.store import JobQuery, JobStore, SQLiteStore
+from leveret.jobs.store.mongo import MongoStore
 
 S = JobState
 SCHEDULED = frozenset({S.SCHEDULED})
@@ -535,8 +535,8 @@ async def test_values_in_changes_round_trip(store: JobStore) -> None:
 
 _RACER = """
 import asyncio, json, sys
-from jobs.states import JobState
-from jobs.store import SQLiteStore
+from leveret.jobs.states import JobState
+from leveret.jobs.store import SQLiteStore
 
 async def race(path, name, ids):
     store = SQLiteStore(path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.settings import QueueType
-from topology import (
+from leveret.jobs.settings import QueueType
+from leveret.topology import (
     DELAY_TIERS_MS,
     TIER_HEADER,
     ExchangeKind,

@@ -1,0 +1,95 @@
+"""Where a job's message goes: its work queue, a delay tier, or its DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection, HeadersType
+
+from leveret.broker.messages import epoch_ms
+from leveret.broker.publisher import RETRY_PAUSE, Publisher
+from leveret.jobs.envelope import REASON_HEADER
+from leveret.jobs.errors import ConnectionDown, PublishTimeout
+from leveret.topology import (
+    TIER_HEADER,
+    Names,
+    QueueOptions,
+    TopologySpec,
+    declare,
+    queue_topology,
+    tier_for,
+)
+
+
+class JobRouter:
+    """Sends job messages where they belong, declaring a queue's topology on first use."""
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        connection: AbstractRobustConnection,
+        names: Names,
+        options: QueueOptions,
+    ) -> None:
+        self.publisher = publisher
+        self.names = names
+        self._connection = connection
+        self._options = options
+        self._declared: set[str] = set()
+        self._declare_lock = asyncio.Lock()
+
+    async def ensure_queue(self, queue: str) -> None:
+        """Declare `queue`'s work queue and DLQ unless this process already has;
+        PublishTimeout when the broker does not answer, or the connection does not come
+        back, in time."""
+        if queue in self._declared:
+            return
+        # Bounded like a publish, waiting for the lock included: a stalled broker must not
+        # hang the caller for ever.
+        try:
+            async with asyncio.timeout(self.publisher.timeout), self._declare_lock:
+                if queue not in self._declared:
+                    await self._declare(queue_topology(self.names, queue, self._options))
+                    self._declared.add(queue)
+        except TimeoutError:
+            raise PublishTimeout(self.publisher.timeout) from None
+
+    async def _declare(self, spec: TopologySpec) -> None:
+        while True:
+            try:
+                await declare(self._connection, spec)
+                return
+            except ConnectionDown:
+                # Reconnecting (a reconnect also makes us declare again): wait for it, as a
+                # publish does, rather than fail a submit that would succeed a second later.
+                await asyncio.sleep(RETRY_PAUSE)
+                await self._connection.ready()
+
+    def forget_queues(self) -> None:
+        """Declare again on next use (after a reconnect the broker may have lost them)."""
+        self._declared.clear()
+
+    async def send(self, queue: str, message: aio_pika.Message, not_before_ms: int | None) -> None:
+        """Send to `queue`'s work queue now, or through a delay tier until `not_before_ms`.
+
+        A delayed message keeps the queue's name as routing key, so when its tier's TTL ends
+        the jobs exchange routes it back to that work queue and no other.
+        """
+        remaining = None if not_before_ms is None else not_before_ms - epoch_ms()
+        if remaining is None or remaining <= 0:
+            await self.publisher.publish(self.names.jobs_exchange, queue, message)
+            return
+        headers: HeadersType = dict(message.headers or {})
+        headers[TIER_HEADER] = str(tier_for(remaining))
+        message.headers = headers
+        await self.publisher.publish(self.names.delay_exchange, queue, message)
+
+    async def dead_letter(self, queue: str, message: aio_pika.Message, reason: str) -> None:
+        """Send a message to `queue`'s DLQ with `reason` in its headers."""
+        headers: dict[str, Any] = dict(message.headers or {})
+        headers[REASON_HEADER] = reason[:1024]
+        headers.pop(TIER_HEADER, None)
+        message.headers = headers
+        await self.publisher.publish(self.names.dead_letter_exchange, queue, message)
