@@ -42,7 +42,7 @@ class JobAdmin:
                 break  # else it moved on meanwhile: look again
         if current.state is JobState.RUNNING:
             await self._stop_handler(job_id)
-        self._session.events.emit(EventName.CANCELLED, cancelled)
+        self._session.events.emit_nowait(EventName.CANCELLED, cancelled)
         await self._producer.release_dependents(cancelled)
         return cancelled
 
@@ -68,7 +68,7 @@ class JobAdmin:
         if retried is None:  # it moved on meanwhile (retried by someone else, deleted)
             latest = await self._get(job_id)
             raise WrongState(job_id, latest.state, "retry")
-        await self._session.events.announce(EventName.RETRIED, retried)
+        await self._session.events.emit(EventName.RETRIED, retried)
         try:
             await self._producer.publish(retried)
         except BrokerError:
@@ -81,7 +81,7 @@ class JobAdmin:
                 changes={"last_error": "retry not sent: the broker did not take it"},
             )
             if parked is not None:
-                self._session.events.emit(EventName.CANCELLED, parked)
+                self._session.events.emit_nowait(EventName.CANCELLED, parked)
             raise
         return retried
 
@@ -95,7 +95,7 @@ class JobAdmin:
                 current = await self._get(job_id)
         if not await self._store.delete(job_id):
             raise JobNotFound(job_id)
-        self._session.events.emit(EventName.DELETED, current)
+        self._session.events.emit_nowait(EventName.DELETED, current)
 
     async def _stop_handler(self, job_id: str) -> None:
         # The cancel is recorded already, so the handler's outcome will be refused whatever

@@ -77,16 +77,18 @@ class EventPublisher:
         self._exchange = await self._channel.get_exchange(self._exchange_name, ensure=False)
         self._task = asyncio.create_task(self._pump(), name="leveret-events")
 
-    def emit(self, name: EventName, job: Job) -> None:
-        """Announce that `job` (as it now stands) went through `name`. Never waits."""
+    def emit_nowait(self, name: EventName, job: Job) -> None:
+        """Announce that `job` (as it now stands) went through `name`, in the next batch.
+        Never waits: for what must reach listeners before something else, await `emit`."""
         if self._task is not None:
             self._add(JobEvent.of(name, job))
 
-    async def announce(self, name: EventName, job: Job) -> None:
-        """Announce ahead of whatever the caller publishes next: a job's `created` must
-        reach listeners before its worker can say `started`. Waits until the batch holding
-        the event is written to the socket (no round trip: events are not confirmed), so
-        concurrent submits share one message."""
+    async def emit(self, name: EventName, job: Job) -> None:
+        """Announce that `job` went through `name`, and wait until the batch holding the
+        event is written to the socket: for an event that must reach listeners ahead of
+        whatever the caller publishes next (a job's `created` before its worker can say
+        `started`). No round trip: events are not confirmed, so concurrent callers share one
+        message."""
         if self._task is None:
             return
         written = self._add(JobEvent.of(name, job))

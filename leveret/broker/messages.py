@@ -20,6 +20,7 @@ from leveret.jobs.envelope import (
 )
 from leveret.jobs.model import SCHEMA_VERSION
 from leveret.jobs.priority import to_amqp
+from leveret.jobs.rules import DEFAULT_PRIORITY
 
 
 def epoch_ms(moment: datetime | None = None) -> int:
@@ -38,7 +39,7 @@ def job_message(
         content_type=MSGPACK,
         job_id=envelope.id,
         job_type=envelope.type,
-        priority=envelope.priority if envelope.priority is not None else 2,
+        priority=envelope.priority if envelope.priority is not None else DEFAULT_PRIORITY,
         headers=job_headers(attempt, not_before_ms),
     )
 

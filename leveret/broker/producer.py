@@ -6,14 +6,13 @@ import asyncio
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any
 
-import msgspec
-
 from leveret.broker.messages import epoch_ms, job_message
 from leveret.broker.session import BrokerSession
 from leveret.jobs.envelope import Envelope
 from leveret.jobs.errors import DuplicateJob, InvalidJob
 from leveret.jobs.events import EventName
 from leveret.jobs.model import Job, utcnow
+from leveret.jobs.rules import check_payload
 from leveret.jobs.states import DLQ_STATES, JobState
 from leveret.jobs.store.protocol import JobStore
 from leveret.jobs.submission import Submission
@@ -100,7 +99,7 @@ class Producer:
                     changes={"last_error": f"dependency {dep_id} {ended}"},
                 )
                 if cancelled is not None:
-                    self.events.emit(EventName.CANCELLED, cancelled)
+                    self.events.emit_nowait(EventName.CANCELLED, cancelled)
                     await self.release_dependents(cancelled)
                 return
         if all(d is not None and d.state is JobState.COMPLETED for d in deps):
@@ -108,7 +107,7 @@ class Producer:
                 job.id, JobState.SCHEDULED, sources=frozenset({JobState.PENDING})
             )
             if released is not None:  # only the caller that moved it publishes it
-                await self.events.announce(EventName.SCHEDULED, released)
+                await self.events.emit(EventName.SCHEDULED, released)
                 await self.publish(released)
 
     async def release_dependents(self, job: Job) -> None:
@@ -118,13 +117,7 @@ class Producer:
                 await self.release_if_ready(dependent)
 
     def _check_payload(self, submission: Submission) -> None:
-        limit = self.session.settings.max_payload
-        try:
-            size = len(_PAYLOAD_ENCODER.encode(submission.payload))
-        except OverflowError:
-            raise InvalidJob("payload", "integers must fit in 64 bits") from None
-        if size > limit:
-            raise InvalidJob("payload", f"is {size} bytes; the limit is {limit}")
+        check_payload(submission.payload, self.session.settings.max_payload)
 
     async def _check_dependencies(self, job: Job) -> None:
         for dep in job.depends_on:
@@ -133,7 +126,7 @@ class Producer:
 
     async def _publish_or_void(self, jobs: Sequence[Job]) -> None:
         for job in jobs:  # before the publish: no worker may say `started` first
-            await self.events.announce(EventName.CREATED, job)
+            await self.events.emit(EventName.CREATED, job)
         runnable = [j for j in jobs if j.state is not JobState.PENDING]
         failed = await _failures(self.publish(j) for j in runnable)
         if not failed:
@@ -149,11 +142,10 @@ class Producer:
                 changes={"idempotency_key": None, "last_error": reason, "completed_at": utcnow()},
             )
             if void is not None:
-                self.events.emit(EventName.CANCELLED, void)
+                self.events.emit_nowait(EventName.CANCELLED, void)
         raise failed[0]
 
 
-_PAYLOAD_ENCODER = msgspec.msgpack.Encoder()
 _NEVER_COMPLETES = DLQ_STATES | {JobState.CANCELLED}
 # A job in one of these states with no attempt yet waits for a message that may not exist.
 _UNSTARTED = frozenset({JobState.SCHEDULED, JobState.DELAYED})

@@ -26,6 +26,7 @@ from leveret.jobs.errors import (
     DuplicateJob,
     InvalidJob,
     JobNotFound,
+    PayloadTooLarge,
     StoreError,
     WrongState,
 )
@@ -73,13 +74,13 @@ def validation_error(field: str, message: str, **details: Any) -> ApiError:
     )
 
 
-def payload_too_large(field: str, size: int, limit: int) -> ApiError:
+def payload_too_large(field: str, size: int, limit: int, **details: Any) -> ApiError:
     """413: a field is larger than the configured limit."""
     return ApiError(
         HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         "payload_too_large",
         f"{field} is {size} bytes; the limit is {limit}",
-        {"field": field, "limit": limit},
+        {"field": field, "limit": limit, **details},
     )
 
 
@@ -96,6 +97,8 @@ def error_of(exc: Exception) -> ApiError:
     """The API error an exception stands for (also used for one item of a batch)."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, PayloadTooLarge):
+        return payload_too_large(exc.field, exc.size, exc.limit)
     if isinstance(exc, InvalidJob):
         return validation_error(exc.field, exc.message)
     if isinstance(exc, JobNotFound):

@@ -3,39 +3,31 @@ engine's submissions. Durations come as strings ("1h30m") or numbers of seconds.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from leveret.jobs.backoff import Backoff, BackoffStrategy
-from leveret.jobs.durations import parse_duration
+from leveret.jobs.durations import format_duration, parse_duration
 from leveret.jobs.errors import InvalidDuration, InvalidJob
-from leveret.jobs.model import (
+from leveret.jobs.rules import (
+    DEFAULT_PRIORITY,
     DEFAULT_QUEUE,
+    MAX_DEPENDENCIES,
+    MAX_DURATION,
+    JobId,
     JobType,
     MaxAttempts,
     PriorityValue,
     QueueName,
     Tags,
+    is_job_id,
 )
 from leveret.jobs.submission import Submission
 
 Duration = str | float
-JobId = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    ),
-]
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_WAIT = 300.0  # seconds: longer waits belong to SSE
-
-
-def is_job_id(value: str) -> bool:
-    """Whether `value` is a job id in canonical UUID form (any case)."""
-    return bool(_UUID.match(value.lower()))
 
 
 def cursor_of(raw: str | None) -> str | None:
@@ -60,7 +52,7 @@ def seconds(field: str, value: Duration | None, *, maximum: float | None = None)
     if parsed < 0:
         raise InvalidJob(field, "must not be negative")
     if maximum is not None and parsed > maximum:
-        raise InvalidJob(field, f"must be at most {maximum:g}s")
+        raise InvalidJob(field, f"must be at most {format_duration(maximum)}")
     return parsed
 
 
@@ -75,8 +67,8 @@ class BackoffRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
 
     def to_backoff(self) -> Backoff:
         """The engine's policy; InvalidJob naming the field at fault."""
-        initial = seconds("backoff.initial", self.initial, maximum=30 * 86400) or 0.0
-        ceiling = seconds("backoff.max", self.max, maximum=30 * 86400) or 0.0
+        initial = seconds("backoff.initial", self.initial, maximum=MAX_DURATION) or 0.0
+        ceiling = seconds("backoff.max", self.max, maximum=MAX_DURATION) or 0.0
         if ceiling < initial:
             raise InvalidJob("backoff.max", "must not be less than backoff.initial")
         return Backoff(
@@ -94,7 +86,7 @@ class SubmitRequest(msgspec.Struct, kw_only=True):
     type: JobType
     payload: Any = None
     queue: QueueName = DEFAULT_QUEUE
-    priority: PriorityValue = 2
+    priority: PriorityValue = DEFAULT_PRIORITY
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
     correlation_id: Annotated[str, msgspec.Meta(max_length=256)] | None = None
     delay: Duration | None = None
@@ -102,26 +94,20 @@ class SubmitRequest(msgspec.Struct, kw_only=True):
     timeout: Duration | None = None
     max_attempts: MaxAttempts | None = None
     backoff: BackoffRequest | None = None
-    depends_on: Annotated[list[JobId], msgspec.Meta(max_length=100)] = msgspec.field(
+    depends_on: Annotated[list[JobId], msgspec.Meta(max_length=MAX_DEPENDENCIES)] = msgspec.field(
         default_factory=list
     )
     tags: Tags = msgspec.field(default_factory=dict)
 
     def to_submission(self) -> Submission:
         """The engine's submission; InvalidJob naming the field at fault."""
-        if self.delay is not None and self.scheduled_at is not None:
-            raise InvalidJob("delay", "give either delay or scheduled_at, not both")
-        if self.scheduled_at is not None and self.scheduled_at.tzinfo is None:
-            raise InvalidJob("scheduled_at", "must carry a timezone (Z or an offset)")
-        timeout = seconds("timeout", self.timeout, maximum=30 * 86400)
-        if timeout == 0:
-            raise InvalidJob("timeout", "must be positive")
+        timeout = seconds("timeout", self.timeout)
         return Submission(
             type=self.type,
             payload=self.payload,
             queue=self.queue,
             priority=self.priority,
-            delay=seconds("delay", self.delay, maximum=365 * 86400),
+            delay=seconds("delay", self.delay),
             scheduled_at=self.scheduled_at,
             max_attempts=self.max_attempts,
             backoff=self.backoff.to_backoff() if self.backoff is not None else None,

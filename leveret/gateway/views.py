@@ -50,7 +50,6 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
     last_error: str | None = None
     error_category: str | None = None
     timeout: int | None = None
-    trace_id: str | None = None
     worker: str | None = None
     payload: Any | msgspec.UnsetType = msgspec.UNSET
     result: Any | msgspec.UnsetType = msgspec.UNSET
@@ -95,7 +94,6 @@ def _fields(job: Job, *, payload: bool, result: bool) -> dict[str, Any]:
         "last_error": job.last_error,
         "error_category": job.error_category,
         "timeout": None if job.timeout is None else nanoseconds(job.timeout),
-        "trace_id": _trace_id(job.trace),
         "worker": job.worker,
         "payload": job.payload if payload else msgspec.UNSET,
         "result": job.result if result and job.state is JobState.COMPLETED else msgspec.UNSET,
@@ -104,12 +102,6 @@ def _fields(job: Job, *, payload: bool, result: bool) -> dict[str, Any]:
 
 def _maybe(moment: datetime | None) -> str | None:
     return None if moment is None else timestamp(moment)
-
-
-def _trace_id(traceparent: str | None) -> str | None:
-    # W3C traceparent: version-traceid-spanid-flags.
-    parts = (traceparent or "").split("-")
-    return parts[1] if len(parts) == 4 else None
 
 
 class JobList(msgspec.Struct, kw_only=True):

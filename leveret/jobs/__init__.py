@@ -14,6 +14,7 @@ from leveret.jobs.errors import (
     InvalidJob,
     LeveretError,
     MalformedMessage,
+    PayloadTooLarge,
     PublishError,
     PublishNacked,
     PublishTimeout,
@@ -25,13 +26,16 @@ from leveret.jobs.errors import (
     TopologyMismatch,
     Unroutable,
 )
-from leveret.jobs.model import DEFAULT_QUEUE, Job, new_job_id, utcnow
+from leveret.jobs.model import Job, new_job_id, utcnow
 from leveret.jobs.priority import Priority
+from leveret.jobs.rules import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_QUEUE
 from leveret.jobs.settings import QueueType, Settings
 from leveret.jobs.states import ACTIVE_STATES, DLQ_STATES, TERMINAL_STATES, TRANSITIONS, JobState
 
 __all__ = [
     "ACTIVE_STATES",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_PRIORITY",
     "DEFAULT_QUEUE",
     "DLQ_STATES",
     "TERMINAL_STATES",
@@ -50,6 +54,7 @@ __all__ = [
     "JobState",
     "LeveretError",
     "MalformedMessage",
+    "PayloadTooLarge",
     "Priority",
     "PublishError",
     "PublishNacked",

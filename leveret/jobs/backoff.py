@@ -9,8 +9,9 @@ from typing import Annotated
 
 import msgspec
 
-# At most 30 days: longer waits are a mistake, and infinity would poison the maths.
-_Seconds = Annotated[float, msgspec.Meta(ge=0, le=30 * 86400)]
+from leveret.jobs.rules import MAX_DURATION
+
+_Seconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_DURATION)]
 
 
 class BackoffStrategy(StrEnum):

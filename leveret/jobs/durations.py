@@ -54,3 +54,15 @@ def _parse_units(text: str, original: str) -> float:
     if position == 0 or position != len(text):
         raise InvalidDuration(original)
     return total
+
+
+_UNITS_DESCENDING = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
+
+
+def format_duration(seconds: float) -> str:
+    """`seconds` in the largest unit that holds it whole ("30d", "5m", "1.5s"), for
+    messages; the inverse of parse_duration for such values."""
+    for unit, size in _UNITS_DESCENDING:
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"

@@ -7,7 +7,6 @@ can produce. Properties and headers carry the rest (see README, "The envelope").
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Final
 
@@ -15,16 +14,17 @@ import msgspec
 
 from leveret.jobs.backoff import Backoff
 from leveret.jobs.errors import MalformedMessage
-from leveret.jobs.model import (
+from leveret.jobs.model import Job, new_job_id
+from leveret.jobs.rules import (
+    DEFAULT_PRIORITY,
     DEFAULT_QUEUE,
-    Job,
     JobType,
     MaxAttempts,
     PriorityValue,
     QueueName,
     Tags,
     TimeoutSeconds,
-    new_job_id,
+    is_job_id,
 )
 
 MSGPACK: Final = "application/msgpack"
@@ -89,7 +89,7 @@ def decode(
     *,
     message_id: str | None = None,
     default_queue: str = DEFAULT_QUEUE,
-    default_priority: int = 2,
+    default_priority: int = DEFAULT_PRIORITY,
 ) -> Envelope:
     """The envelope in `body`, with `id`, `queue` and `priority` filled in.
 
@@ -115,10 +115,10 @@ def decode(
     _check_payload(envelope.payload, kind)
     # Ids are kept in the canonical lower-case form, so that an API path finds them.
     if envelope.id is not None:
-        if not _is_uuid(envelope.id):
+        if not is_job_id(envelope.id):
             raise MalformedMessage(f"invalid envelope: id {envelope.id[:64]!r} is not a UUID")
         envelope.id = envelope.id.lower()
-    elif message_id and _is_uuid(message_id):
+    elif message_id and is_job_id(message_id):
         envelope.id = message_id.lower()
     else:
         envelope.id = new_job_id()
@@ -143,11 +143,3 @@ def _check_payload(payload: Any, kind: str) -> None:
     except (TypeError, msgspec.EncodeError) as exc:
         reason = f"invalid envelope: payload cannot be shown as JSON: {exc}"
         raise MalformedMessage(reason) from None
-
-
-# uuid.UUID() also takes "urn:…", braces and hyphens anywhere; an id must be the usual form.
-_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-
-
-def _is_uuid(value: str) -> bool:
-    return _UUID_RE.fullmatch(value) is not None

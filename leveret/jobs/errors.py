@@ -28,6 +28,15 @@ class InvalidJob(LeveretError, ValueError):
         self.message = message
 
 
+class PayloadTooLarge(InvalidJob):
+    """A field is larger than the configured limit."""
+
+    def __init__(self, field: str, size: int, limit: int) -> None:
+        super().__init__(field, f"is {size} bytes; the limit is {limit}")
+        self.size = size
+        self.limit = limit
+
+
 class JobNotFound(LeveretError, LookupError):
     """No job has this id."""
 

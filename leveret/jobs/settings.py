@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from leveret.jobs.durations import parse_duration
 from leveret.jobs.errors import ConfigurationError
-from leveret.jobs.model import is_valid_queue
+from leveret.jobs.rules import is_valid_queue
 
 
 class QueueType(StrEnum):
@@ -47,8 +47,6 @@ class Settings:
     """Where the gateway listens (host:port)."""
     api_keys_file: str | None = None
     """File of hashed API keys; none means an open API."""
-    otlp_endpoint: str | None = None
-    """OpenTelemetry collector for traces; none disables export."""
     queues: tuple[str, ...] = ("default",)
     """Work queues a worker consumes."""
     queue_type: QueueType = QueueType.CLASSIC

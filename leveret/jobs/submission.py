@@ -9,24 +9,27 @@ import msgspec
 
 from leveret.jobs.backoff import Backoff
 from leveret.jobs.errors import InvalidJob
-from leveret.jobs.model import (
+from leveret.jobs.model import Job, new_job_id, utcnow
+from leveret.jobs.rules import (
+    DEFAULT_PRIORITY,
     DEFAULT_QUEUE,
-    Job,
+    QUEUE_RULE,
+    TYPE_RULE,
+    DelaySeconds,
+    Dependencies,
     JobType,
     MaxAttempts,
     PriorityValue,
     QueueName,
     Tags,
     TimeoutSeconds,
+    check_max_attempts,
+    check_timeout,
+    check_timing,
     is_valid_queue,
     is_valid_type,
-    new_job_id,
-    utcnow,
 )
 from leveret.jobs.states import JobState
-
-_Seconds = Annotated[float, msgspec.Meta(ge=0)]
-_Deps = Annotated[list[str], msgspec.Meta(max_length=100)]
 
 
 class Submission(msgspec.Struct, kw_only=True, frozen=True):
@@ -35,8 +38,8 @@ class Submission(msgspec.Struct, kw_only=True, frozen=True):
     type: JobType
     payload: Any = None
     queue: QueueName = DEFAULT_QUEUE
-    priority: PriorityValue = 2
-    delay: _Seconds | None = None
+    priority: PriorityValue = DEFAULT_PRIORITY
+    delay: DelaySeconds | None = None
     scheduled_at: datetime | None = None
     max_attempts: MaxAttempts | None = None
     backoff: Backoff | None = None
@@ -44,21 +47,20 @@ class Submission(msgspec.Struct, kw_only=True, frozen=True):
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
     correlation_id: Annotated[str, msgspec.Meta(max_length=256)] | None = None
     tags: Tags = msgspec.field(default_factory=dict)
-    depends_on: _Deps = msgspec.field(default_factory=list)
+    depends_on: Dependencies = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         # msgspec checks the Annotated constraints when it decodes, not when a Struct is made
         # in Python: a name that reaches a queue declaration or the store is checked here.
         if not is_valid_type(self.type):
-            raise InvalidJob("type", "must be 1-128 of A-Z a-z 0-9 _ . : -")
+            raise InvalidJob("type", TYPE_RULE)
         if not is_valid_queue(self.queue):
-            raise InvalidJob("queue", "must be 1-64 of a-z 0-9 _ . -")
-        if self.delay is not None and self.scheduled_at is not None:
-            raise InvalidJob("delay", "give either delay or scheduled_at, not both")
-        if self.scheduled_at is not None and self.scheduled_at.tzinfo is None:
-            raise InvalidJob("scheduled_at", "must carry a timezone")
+            raise InvalidJob("queue", QUEUE_RULE)
+        check_timing(self.delay, self.scheduled_at)
+        check_timeout(self.timeout)
+        check_max_attempts(self.max_attempts)
 
-    def to_job(self, *, trace: str | None = None) -> Job:
+    def to_job(self) -> Job:
         """A new job for this submission: `pending` when it has dependencies, `delayed` when
         it must wait, `scheduled` otherwise."""
         now = utcnow()
@@ -88,7 +90,6 @@ class Submission(msgspec.Struct, kw_only=True, frozen=True):
             idempotency_key=self.idempotency_key,
             correlation_id=self.correlation_id,
             tags=dict(self.tags),
-            trace=trace,
             created_at=now,
             updated_at=now,
         )

@@ -58,7 +58,7 @@ class _Reporter:
                     )
                     if written and "progress" in changes:
                         progressed = msgspec.structs.replace(self._job, **self.latest)
-                        self._events.emit(EventName.PROGRESS, progressed)
+                        self._events.emit_nowait(EventName.PROGRESS, progressed)
                 except (StoreError, TypeError, ValueError, msgspec.EncodeError):
                     # Best effort: the attempt's final write carries the values again.
                     log.warning("could not record progress of job %s", self._job.id, exc_info=True)

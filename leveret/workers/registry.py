@@ -5,15 +5,21 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from leveret.jobs.backoff import Backoff
 from leveret.jobs.durations import parse_duration
-from leveret.jobs.errors import ConfigurationError
-from leveret.jobs.model import is_valid_queue, is_valid_type
+from leveret.jobs.errors import ConfigurationError, InvalidJob
+from leveret.jobs.rules import (
+    QUEUE_RULE,
+    TYPE_RULE,
+    check_max_attempts,
+    check_timeout,
+    is_valid_queue,
+    is_valid_type,
+)
 
 HandlerFn = Callable[..., Any]
-F = TypeVar("F", bound=HandlerFn)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,20 +53,24 @@ class Registry:
     ) -> Handler:
         """Register `fn` for job type `name` (default: the function's name)."""
         job_type = name or fn.__name__
-        if not is_valid_type(job_type):
-            raise ConfigurationError(f"job type {job_type!r} must match [A-Za-z0-9_.:-]{{1,128}}")
         if job_type in self._handlers:
             raise ConfigurationError(f"a handler for {job_type!r} is already registered")
-        if queue is not None and not is_valid_queue(queue):
-            raise ConfigurationError(f"queue {queue!r} must match [a-z0-9_.-]{{1,64}}")
-        if max_attempts is not None and not 1 <= max_attempts <= 100:
-            raise ConfigurationError("max_attempts must be between 1 and 100")
+        try:
+            if not is_valid_type(job_type):
+                raise InvalidJob("type", TYPE_RULE)
+            if queue is not None and not is_valid_queue(queue):
+                raise InvalidJob("queue", QUEUE_RULE)
+            check_max_attempts(max_attempts)
+            seconds = None if timeout is None else parse_duration(timeout)
+            check_timeout(seconds)
+        except InvalidJob as exc:
+            raise ConfigurationError(f"handler {job_type!r}: {exc}") from None
         handler = Handler(
             name=job_type,
             fn=fn,
             is_async=inspect.iscoroutinefunction(fn),
             queue=queue,
-            timeout=None if timeout is None else parse_duration(timeout),
+            timeout=seconds,
             max_attempts=max_attempts,
             backoff=backoff,
         )

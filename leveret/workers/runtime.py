@@ -168,14 +168,14 @@ class Runtime:
         if job is None:
             await self._not_started(message, envelope)
             return
-        self._events.emit(EventName.STARTED, job)
+        self._events.emit_nowait(EventName.STARTED, job)
         outcome = await self._run(job, handler)
         ended = await self._finish(message, job, outcome)
         if ended is None:
             return
         event = event_for(ended.state)
         if event is not None:
-            self._events.emit(event, ended)
+            self._events.emit_nowait(event, ended)
         if ended.state in TERMINAL_STATES:
             try:
                 await self._producer.release_dependents(ended)

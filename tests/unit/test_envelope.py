@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from leveret.jobs.backoff import Backoff, BackoffStrategy
 from leveret.jobs.envelope import JSON, MSGPACK, Envelope, decode, encode
 from leveret.jobs.errors import MalformedMessage
-from leveret.jobs.model import DEFAULT_QUEUE, SCHEMA_VERSION, TAG_KEY_PATTERN, Job, new_job_id
+from leveret.jobs.model import SCHEMA_VERSION, Job, new_job_id
+from leveret.jobs.rules import DEFAULT_QUEUE, TAG_KEY_PATTERN
 from leveret.jobs.states import JobState
 
 JOB_ID = "0190b1c2-7d3e-7f00-8a1b-2c3d4e5f6a7b"

@@ -20,7 +20,6 @@ def test_defaults() -> None:
     assert settings.namespace == "leveret"
     assert settings.http == "127.0.0.1:8080"
     assert settings.api_keys_file is None
-    assert settings.otlp_endpoint is None
     assert settings.queues == ("default",)
     assert settings.queue_type is QueueType.CLASSIC
     assert settings.concurrency == 8
@@ -41,7 +40,6 @@ def test_environment_is_parsed() -> None:
             "LEVERET_NAMESPACE": "staging-1",
             "LEVERET_HTTP": "0.0.0.0:9000",
             "LEVERET_API_KEYS_FILE": "/etc/leveret/keys",
-            "LEVERET_OTLP_ENDPOINT": "http://otel:4317",
             "LEVERET_QUEUES": " emails, reports ,,media ",
             "LEVERET_QUEUE_TYPE": "Quorum",
             "LEVERET_DELIVERY_LIMIT": "5",
@@ -59,7 +57,6 @@ def test_environment_is_parsed() -> None:
     assert settings.namespace == "staging-1"
     assert settings.http == "0.0.0.0:9000"
     assert settings.api_keys_file == "/etc/leveret/keys"
-    assert settings.otlp_endpoint == "http://otel:4317"
     assert settings.queues == ("emails", "reports", "media")
     assert settings.queue_type is QueueType.QUORUM
     assert settings.delivery_limit == 5
@@ -101,10 +98,10 @@ def test_string_flags_are_parsed_like_the_environment() -> None:
 
 
 def test_none_flags_are_ignored() -> None:
-    env = {"LEVERET_CONCURRENCY": "3", "LEVERET_OTLP_ENDPOINT": "http://otel:4317"}
-    settings = Settings.from_env(env, concurrency=None, otlp_endpoint=None, prefetch=None)
+    env = {"LEVERET_CONCURRENCY": "3", "LEVERET_NAMESPACE": "staging"}
+    settings = Settings.from_env(env, concurrency=None, namespace=None, prefetch=None)
     assert settings.concurrency == 3
-    assert settings.otlp_endpoint == "http://otel:4317"
+    assert settings.namespace == "staging"
     assert settings.prefetch is None
 
 

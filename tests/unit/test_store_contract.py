@@ -499,7 +499,6 @@ async def test_every_field_round_trips(store: JobStore) -> None:
         last_error="boom",
         error_category="transient",
         worker="host:123",
-        trace="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         started_at=T0 + timedelta(seconds=1),
         completed_at=None,
     )

@@ -21,7 +21,8 @@ from leveret.gateway.resources import Gateway
 from leveret.gateway.views import DlqList, Purged, Retried, dlq_view
 from leveret.jobs.errors import JobNotFound, WrongState
 from leveret.jobs.events import EventName
-from leveret.jobs.model import Job, is_valid_queue
+from leveret.jobs.model import Job
+from leveret.jobs.rules import is_valid_queue
 from leveret.jobs.states import DLQ_STATES
 from leveret.jobs.store import JobQuery
 
@@ -87,7 +88,7 @@ async def purge_dlq(
     for job in jobs:
         if await gateway.store.delete(job.id):
             purged += 1
-            gateway.session.events.emit(EventName.DELETED, job)
+            gateway.session.events.emit_nowait(EventName.DELETED, job)
     queues = {queue} if queue else {j.queue for j in jobs} | set(gateway.settings.queues)
     names = gateway.session.names
     for name in sorted(queues):

@@ -7,17 +7,13 @@ from typing import Annotated
 from litestar.params import PathParameter
 
 from leveret.gateway.errors import invalid_request
-from leveret.gateway.requests import is_job_id
 from leveret.gateway.resources import Gateway
 from leveret.jobs.errors import JobNotFound
 from leveret.jobs.model import Job
+from leveret.jobs.rules import is_job_id
 
 # Documented as a UUID; checked by job_id_of, so that a malformed one is invalid_request.
 JobIdPath = Annotated[str, PathParameter(format="uuid", description="A job id (a UUID).")]
-SECURITY: list[dict[str, list[str]]] = [
-    {"ApiKey": []},
-    {"Bearer": []},
-]  # what the /api/v1 routes accept
 
 
 def job_id_of(raw: str) -> str:

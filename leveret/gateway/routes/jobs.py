@@ -36,25 +36,12 @@ from leveret.gateway.views import (
     JobView,
     job_view,
 )
-from leveret.jobs.errors import InvalidJob
+from leveret.jobs.errors import InvalidJob, PayloadTooLarge
+from leveret.jobs.rules import check_payload
 from leveret.jobs.settings import Settings
 from leveret.jobs.states import JobState
 from leveret.jobs.store import JobQuery
 from leveret.jobs.submission import Submission
-
-_ENCODER = msgspec.msgpack.Encoder()
-
-
-def checked(request: SubmitRequest, settings: Settings) -> Submission:
-    """The submission `request` asks for, within the configured limits."""
-    try:
-        size = len(_ENCODER.encode(request.payload))
-    except OverflowError:  # JSON allows any integer; the store takes 64 bits
-        raise validation_error("payload", "integers must fit in 64 bits") from None
-    if size > settings.max_payload:
-        raise payload_too_large("payload", size, settings.max_payload)
-    return request.to_submission()
-
 
 _EXISTING = ResponseSpec(JobView, description="the job made earlier with this idempotency_key")
 
@@ -73,7 +60,7 @@ async def submit(
     with the existing job when its idempotency key was used before (200). If RabbitMQ does
     not take it, the answer is 503 with Retry-After and no live job is kept (it is recorded
     cancelled, its idempotency key freed)."""
-    job, created = await gateway.producer.submit_one(checked(data, gateway.settings))
+    job, created = await gateway.producer.submit_one(data.to_submission())
     return Response(job_view(job), status_code=201 if created else 200)
 
 
@@ -95,6 +82,9 @@ async def submit_batch(
     parsed = [_parse_item(item, gateway.settings) for item in data.jobs]
     if data.atomic:
         for index, item in enumerate(parsed):
+            if isinstance(item, PayloadTooLarge):
+                field = f"jobs[{index}].{item.field}"
+                raise payload_too_large(field, item.size, item.limit, index=index)
             if isinstance(item, InvalidJob):
                 raise validation_error(f"jobs[{index}].{item.field}", item.message, index=index)
             if isinstance(item, Exception):
@@ -114,7 +104,9 @@ async def submit_batch(
 def _parse_item(item: dict[str, Any], settings: Settings) -> Submission | Exception:
     try:
         request = msgspec.convert(item, SubmitRequest, strict=False)
-        return checked(request, settings)
+        # Checked here as well as by the producer, so that an atomic batch names the item.
+        check_payload(request.payload, settings.max_payload)
+        return request.to_submission()
     except msgspec.ValidationError as exc:
         message = str(exc)
         return InvalidJob(field_in(message) or "body", message.split(" - at `")[0])
