@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from litestar.datastructures import State
 
 from leveret.broker import BrokerSession, Producer
-from leveret.broker.admin import JobAdmin
+from leveret.broker.actions import JobActions
 from leveret.gateway.hub import EventHub
 from leveret.gateway.keys import KeyRing
 from leveret.jobs.settings import Settings
@@ -27,7 +27,7 @@ class Gateway:
     store: JobStore
     session: BrokerSession
     producer: Producer
-    admin: JobAdmin
+    actions: JobActions
     hub: EventHub
     keys: KeyRing
 
@@ -53,7 +53,7 @@ async def open_gateway(settings: Settings) -> AsyncIterator[Gateway]:
             await hub.open()
             producer = Producer(store, session)
             try:
-                yield Gateway(settings, store, session, producer, JobAdmin(producer), hub, keys)
+                yield Gateway(settings, store, session, producer, JobActions(producer), hub, keys)
             finally:
                 hub.close()
     finally:

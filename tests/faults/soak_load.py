@@ -9,7 +9,7 @@ import time
 from collections import Counter
 
 from leveret.broker import BrokerSession, Producer, queue_depth
-from leveret.broker.admin import JobAdmin
+from leveret.broker.actions import JobActions
 from leveret.jobs import ACTIVE_STATES, TERMINAL_STATES, JobState
 from leveret.jobs.errors import WrongState
 from leveret.jobs.store import JobQuery, SQLiteStore
@@ -22,13 +22,13 @@ class Load:
     """Submits the plans in waves over the soak's seconds and makes the cancels happen."""
 
     def __init__(
-        self, plans: list[Plan], producer: Producer, admin: JobAdmin, rng: random.Random
+        self, plans: list[Plan], producer: Producer, actions: JobActions, rng: random.Random
     ) -> None:
         self.plans = plans
         self.by_id: dict[str, Plan] = {}
         self.done = asyncio.Event()
         self._producer = producer
-        self._admin = admin
+        self._actions = actions
         self._rng = rng
 
     async def submit(self, began: float) -> None:
@@ -93,7 +93,7 @@ class Load:
 
     async def _try_cancel(self, plan: Plan) -> str:
         try:
-            cancelled = await self._admin.cancel(plan.job_id, "soak")
+            cancelled = await self._actions.cancel(plan.job_id, "soak")
         except WrongState as exc:
             return exc.state  # it had ended already
         assert cancelled.state is JobState.CANCELLED

@@ -28,7 +28,7 @@ import pytest
 from yarl import URL
 
 from leveret.broker import BrokerSession, Producer
-from leveret.broker.admin import JobAdmin
+from leveret.broker.actions import JobActions
 from leveret.jobs import Settings
 from leveret.jobs.store import JobQuery, SQLiteStore
 from tests.faults.soak_checks import explained, judge, summary
@@ -71,7 +71,7 @@ async def test_soak_under_kills_stops_and_cuts_loses_nothing_and_runs_nothing_tw
                 await fleet.until_full_strength(session, "start")
                 assert not fleet.problems, fleet.problems
                 producer = Producer(store, session)
-                load = Load(plans, producer, JobAdmin(producer), rng)
+                load = Load(plans, producer, JobActions(producer), rng)
                 began = time.monotonic()
                 async with asyncio.TaskGroup() as group:
                     group.create_task(load.submit(began))

@@ -69,7 +69,7 @@ async def retry_dlq(
         try:
             job = await gateway.store.get(job_id)
             if job is not None and job.state in DLQ_STATES:
-                await gateway.admin.retry(job_id)
+                await gateway.actions.retry(job_id)
                 retried += 1
         except (JobNotFound, WrongState):
             continue  # left the DLQ meanwhile

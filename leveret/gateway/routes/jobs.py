@@ -191,7 +191,7 @@ async def get_job(job_id: JobIdPath, gateway: NamedDependency[Gateway]) -> JobVi
 )
 async def delete_job(job_id: JobIdPath, gateway: NamedDependency[Gateway]) -> None:
     """Remove the job; a job that has not finished is cancelled first."""
-    await gateway.admin.delete(job_id_of(job_id))
+    await gateway.actions.delete(job_id_of(job_id))
 
 
 @post(
@@ -209,7 +209,7 @@ async def cancel_job(
     """Cancel a job that has not finished; a running job's handler is stopped on its
     worker. 409 when it already finished."""
     reason = data.reason if data is not None else None
-    return job_view(await gateway.admin.cancel(job_id_of(job_id), reason))
+    return job_view(await gateway.actions.cancel(job_id_of(job_id), reason))
 
 
 @post(
@@ -224,7 +224,7 @@ async def retry_job(
 ) -> JobView:
     """Send a failed, dead-lettered or cancelled job back to its queue; 409 otherwise."""
     reset = data.reset_attempts if data is not None else False
-    return job_view(await gateway.admin.retry(job_id_of(job_id), reset_attempts=reset))
+    return job_view(await gateway.actions.retry(job_id_of(job_id), reset_attempts=reset))
 
 
 jobs_router = Router(

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATES = frozenset({JobState.FAILED, JobState.DEAD_LETTER, JobState.CANCELLED})
 
 
-class JobAdmin:
+class JobActions:
     """Cancels, retries and deletes jobs: store first, then the broker, then the event."""
 
     def __init__(self, producer: Producer) -> None:
