@@ -111,13 +111,15 @@ def seconds(option: str, text: str) -> float:
         fail(f"{option} {text!r} is not a duration (try 30s, 5m, 1h30m)", EXIT_USAGE)
 
 
-def tags_from(values: Sequence[str] | None, separator: str) -> dict[str, str]:
-    """`key<separator>value` options as a mapping."""
+def tags_from(values: Sequence[str] | None) -> dict[str, str]:
+    """`--tag key:value` options as a mapping. The form is the API's list filter
+    (`?tag=key:value`), in `submit` as in `list`; a value may hold further colons, a key
+    may not (tag keys never contain one)."""
     tags: dict[str, str] = {}
     for value in values or ():
-        key, found, tag_value = value.partition(separator)
+        key, found, tag_value = value.partition(":")
         if not found or not key:
-            fail(f"--tag {value!r}: write it as key{separator}value", EXIT_USAGE)
+            fail(f"--tag {value!r}: write it as key:value (tenant:a)", EXIT_USAGE)
         tags[key] = tag_value
     return tags
 
@@ -214,7 +216,7 @@ def submit(
     timeout: Annotated[str | None, typer.Option(help="The handler's time limit.")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Attempts before the DLQ.")] = None,
     idempotency_key: Annotated[str | None, typer.Option(help="Submit at most once.")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="key=value; repeatable.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="key:value; repeatable.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait; print the result.")] = False,
     wait_timeout: Annotated[
         str | None, typer.Option(help="With --wait: give up after this long.")
@@ -236,7 +238,7 @@ def submit(
         "delay": delay,
         "timeout": timeout,
         "max_attempts": max_attempts,
-        "tags": tags_from(tag, "=") or None,
+        "tags": tags_from(tag) or None,
     }
     if file is not None:
         if payload is not None or wait or idempotency_key is not None:
@@ -287,14 +289,14 @@ def wait_for(
 def cancel(
     job_id: JobId,
     reason: Annotated[str, typer.Option(help="Why; kept with the job.")] = "",
-    force: Annotated[bool, typer.Option(help="Stop it without grace.")] = False,
     url: Url = None,
     api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
-    """Cancel a job; a running one is stopped. A finished job cannot be (exit 1)."""
+    """Cancel a job; a running one is stopped at once (its handler's task is cancelled on
+    its worker). A finished job cannot be (exit 1)."""
     with gateway(url, api_key) as client:
-        job = client.cancel(job_id, reason, force)
+        job = client.cancel(job_id, reason)
     emit(job, as_json=as_json, human=print_state)
 
 
@@ -328,7 +330,9 @@ def list_jobs(
     state: Annotated[JobState | None, typer.Option(help="Only jobs in this state.")] = None,
     job_type: Annotated[str | None, typer.Option("--type", help="Only this job type.")] = None,
     queue: Annotated[str | None, typer.Option(help="Only this queue.")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="key:value; repeatable.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="Only jobs tagged key:value; repeatable.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many jobs.")] = 100,
     all_jobs: Annotated[bool, typer.Option("--all", help="Every matching job.")] = False,
     url: Url = None,
@@ -336,7 +340,7 @@ def list_jobs(
     as_json: AsJson = False,
 ) -> None:
     """List jobs, newest first."""
-    tags = tags_from(tag, ":")
+    tags = tags_from(tag)
     with gateway(url, api_key) as client:
 
         def fetch(size: int, cursor: str | None) -> JobPage:

@@ -33,7 +33,6 @@ from leveret.client.errors import (
 )
 from leveret.client.models import DlqEntry, Job, QueueInfo, QueueStats
 
-EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = EXIT_CONFIG
 EXIT_AUTH = 4

@@ -116,7 +116,7 @@ def test_submit_wait_of_a_failing_job_exits_1(dev: DevServer) -> None:
 def test_json_outputs_carry_the_expected_keys(dev: DevServer) -> None:
     tag = uuid.uuid4().hex
     done = answer(
-        leveret(dev, "submit", "echo", '{"k": 1}', "--tag", f"run={tag}", "--wait", "--json")
+        leveret(dev, "submit", "echo", '{"k": 1}', "--tag", f"run:{tag}", "--wait", "--json")
     )
     assert done["state"] == "completed"
     job_id = done["id"]
@@ -217,7 +217,7 @@ def test_submit_file_sends_every_line_and_they_complete(dev: DevServer, tmp_path
     jobs_file.write_text("\n".join(lines) + "\n")
 
     submitted = answer(
-        leveret(dev, "submit", "--file", str(jobs_file), "--tag", f"batch={batch}", "--json")
+        leveret(dev, "submit", "--file", str(jobs_file), "--tag", f"batch:{batch}", "--json")
     )
     assert (submitted["total"], submitted["accepted"], submitted["rejected"]) == (50, 50, 0)
     assert len(set(submitted["ids"])) == 50
