@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ import msgspec
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure
 from pymongo.errors import ConfigurationError as MongoConfigurationError
 
 from leveret.jobs.errors import ConfigurationError, DuplicateJob, StoreError, StoreUnavailable
@@ -28,6 +29,8 @@ from leveret.jobs.states import JobState
 from leveret.jobs.store.protocol import JobPage, JobQuery, check_changes, check_transition
 
 __all__ = ["MongoStore"]
+
+log = logging.getLogger(__name__)
 
 _Document = dict[str, Any]
 
@@ -211,6 +214,19 @@ class MongoStore:
         cursor = self._jobs.find({"depends_on": job_id}).sort("_id", ASCENDING)
         with self._reachable():
             return [_job(doc) async for doc in cursor]
+
+    async def storage_bytes(self) -> int:
+        # dbStats, not collStats: the database is the store's, and every collection it keeps
+        # there (with its indexes) is part of its size.
+        with self._reachable():
+            try:
+                stats: _Document = await self.database.command({"dbStats": 1})
+            except OperationFailure as exc:  # a user without the dbStats privilege, say
+                log.debug("dbStats refused: %s", exc)
+                return 0
+            except NotImplementedError:  # the tests' stand-in (mongomock) cannot tell
+                return 0
+        return int(stats.get("storageSize", 0)) + int(stats.get("indexSize", 0))
 
 
 def _document(job: Job) -> _Document:

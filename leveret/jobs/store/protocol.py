@@ -89,6 +89,10 @@ class JobStore(Protocol):
     async def dependents(self, job_id: str) -> builtins.list[Job]:  # bare `list` is the method
         """Jobs whose depends_on names `job_id`."""
 
+    async def storage_bytes(self) -> int:
+        """How many bytes the store takes on disk (data and indexes); 0 when it cannot
+        tell."""
+
 
 def check_transition(
     target: JobState, sources: frozenset[JobState] | None, changes: Mapping[str, Any] | None

@@ -1,9 +1,8 @@
 """The embedded job store: one SQLite file in WAL mode, shared by every process on a machine.
 
 Each process has one writer thread that takes every write waiting for it and commits them in
-one transaction (a savepoint each, so one refused write does not undo the others), and one
-reader thread. `BEGIN IMMEDIATE` takes SQLite's write lock up front, so a transition's
-read-check-write is atomic across processes too.
+one transaction, and one reader thread (`sqlite_thread`). A job is one row: the columns the
+listings filter on, and the whole job as msgpack.
 """
 
 from __future__ import annotations
@@ -11,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json
-import queue
+import os
 import sqlite3
-import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,6 +23,7 @@ from leveret.jobs.errors import DuplicateJob, StoreUnavailable
 from leveret.jobs.model import Job
 from leveret.jobs.states import TERMINAL_STATES, JobState
 from leveret.jobs.store.protocol import JobPage, JobQuery, applied, check_changes, check_transition
+from leveret.jobs.store.sqlite_thread import ConnectionThread
 
 T = TypeVar("T")
 
@@ -49,154 +47,10 @@ CREATE TABLE IF NOT EXISTS job_deps (
 ) WITHOUT ROWID;
 """
 
-_BATCH_MAX = 512  # writes committed together at most; bounds one transaction's latency
-_BUSY_TIMEOUT_MS = 10_000
 _CHILDLESS_MAX = 10_000  # terminal jobs remembered as having no dependents
-_BUSY_FIRST_PAUSE = 0.0002  # seconds between tries for the write lock, doubling…
-_BUSY_MAX_PAUSE = 0.002  # …up to this
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Job)
-
-_Op = Callable[[sqlite3.Connection], Any]
-
-
-class _Worker(threading.Thread):
-    """A thread owning one connection, running operations handed to it in batches."""
-
-    def __init__(self, path: str, name: str, *, transactional: bool) -> None:
-        super().__init__(name=name, daemon=True)
-        self._path = path
-        self._transactional = transactional
-        self._inbox: queue.SimpleQueue[tuple[_Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    def start_and_wait(self) -> None:
-        self.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
-
-    def submit(self, op: _Op) -> asyncio.Future[Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._inbox.put((op, future))
-        return future
-
-    def stop(self) -> None:
-        self._inbox.put(None)
-        self.join()
-
-    def run(self) -> None:
-        try:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
-            # The writer waits for the write lock itself (see _begin); readers let SQLite wait.
-            busy_timeout = 0 if self._transactional else _BUSY_TIMEOUT_MS
-            conn.execute(f"PRAGMA busy_timeout = {busy_timeout}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            if self._transactional:
-                conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            self._error = StoreUnavailable(f"sqlite:///{self._path}", str(exc))
-            self._ready.set()
-            return
-        self._ready.set()
-        try:
-            while (batch := self._take()) is not None:
-                self._run_batch(conn, batch)
-        finally:
-            conn.close()
-
-    def _take(self) -> list[tuple[_Op, asyncio.Future[Any]]] | None:
-        first = self._inbox.get()
-        if first is None:
-            return None
-        batch = [first]
-        while len(batch) < _BATCH_MAX:
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                self._inbox.put(None)  # stop after this batch
-                break
-            batch.append(item)
-        return batch
-
-    def _run_batch(
-        self, conn: sqlite3.Connection, batch: list[tuple[_Op, asyncio.Future[Any]]]
-    ) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        try:
-            if self._transactional:
-                _begin(conn)
-            for op, future in batch:
-                outcomes.append(self._run_one(conn, op, future))
-            if self._transactional:
-                conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            error = StoreUnavailable(f"sqlite:///{self._path}", str(exc))
-            outcomes = [(future, None, error) for _, future in batch]
-        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for outcome in outcomes:
-            by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
-        for loop, settled in by_loop.items():
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_settle, settled)
-
-    def _run_one(
-        self, conn: sqlite3.Connection, op: _Op, future: asyncio.Future[Any]
-    ) -> tuple[asyncio.Future[Any], Any, BaseException | None]:
-        if not self._transactional:
-            try:
-                return future, op(conn), None
-            except Exception as exc:  # handed to the awaiting caller
-                return future, None, exc
-        conn.execute("SAVEPOINT op")
-        try:
-            result = op(conn)
-        except sqlite3.OperationalError:
-            raise  # the database itself failed: the whole batch fails
-        except Exception as exc:  # handed to the awaiting caller, the batch goes on
-            conn.execute("ROLLBACK TO op")
-            conn.execute("RELEASE op")
-            return future, None, exc
-        conn.execute("RELEASE op")
-        return future, result, None
-
-
-def _begin(conn: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE, waiting for another process's write lock in short steps.
-
-    SQLite's own busy handler sleeps 1, 2, 5 … up to 100 ms between tries, so a write that
-    meets a gateway's or another worker's batch (each holds the lock for a millisecond or
-    two) could wait a tenth of a second: it set the store's tail latency. Retrying every few
-    hundred microseconds keeps the wait near the holder's actual batch time.
-    """
-    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
-    pause = _BUSY_FIRST_PAUSE
-    while True:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                raise
-        time.sleep(pause)
-        pause = min(pause * 2, _BUSY_MAX_PAUSE)
-
-
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, result, error in outcomes:
-        if future.done():
-            continue
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
 
 
 class SQLiteStore:
@@ -209,8 +63,8 @@ class SQLiteStore:
         # job) needs no trip to the reader thread. A dependent submitted later finds its
         # dependency already ended and moves itself on, so the answer cannot go stale.
         self._childless: OrderedDict[str, None] = OrderedDict()
-        self._writer: _Worker | None = None
-        self._reader: _Worker | None = None
+        self._writer: ConnectionThread | None = None
+        self._reader: ConnectionThread | None = None
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -225,16 +79,18 @@ class SQLiteStore:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreUnavailable(f"sqlite:///{self.path}", str(exc)) from None
-        writer = _Worker(self.path, "leveret-sqlite-writer", transactional=True)
+        writer = ConnectionThread(
+            self.path, "leveret-sqlite-writer", transactional=True, setup=_SCHEMA
+        )
         await asyncio.to_thread(writer.start_and_wait)
-        reader = _Worker(self.path, "leveret-sqlite-reader", transactional=False)
+        reader = ConnectionThread(self.path, "leveret-sqlite-reader", transactional=False)
         await asyncio.to_thread(reader.start_and_wait)
         self._writer, self._reader = writer, reader
 
     async def close(self) -> None:
-        for worker in (self._writer, self._reader):
-            if worker is not None:
-                await asyncio.to_thread(worker.stop)
+        for thread in (self._writer, self._reader):
+            if thread is not None:
+                await asyncio.to_thread(thread.stop)
         self._writer = self._reader = None
 
     async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
@@ -381,6 +237,23 @@ class SQLiteStore:
             return [_decoder.decode(row[0]) for row in conn.execute(sql, (job_id,))]
 
         return await self._read(fetch)
+
+    async def storage_bytes(self) -> int:
+        # The WAL holds writes not yet checkpointed into the main file: both are the store.
+        if self.path == ":memory:":
+            return 0
+
+        def measure(_: sqlite3.Connection) -> int:
+            return sum(_file_size(self.path + suffix) for suffix in ("", "-wal"))
+
+        return await self._read(measure)
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:  # no WAL at the moment, say
+        return 0
 
 
 def _insert(conn: sqlite3.Connection, job: Job) -> None:
