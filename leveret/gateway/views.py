@@ -2,7 +2,7 @@
 
 Timestamps are RFC 3339 UTC strings with microseconds and `Z`, always with six digits (the
 GopherQueue SDKs parse them so); durations are integer nanoseconds; optional keys are
-omitted when empty.
+omitted when empty. The keys GopherQueue's SDKs read without a default are always there.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from leveret.jobs.model import Job
+from leveret.jobs.rules import DEFAULT_MAX_ATTEMPTS
 from leveret.jobs.states import JobState
 
 
@@ -27,7 +28,10 @@ def nanoseconds(seconds: float) -> int:
 
 
 class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A job as the API shows it (API.md, "Job representation")."""
+    """A job as the API shows it. `id`, `type`, `state`, `priority`, `attempt`,
+    `max_attempts`, `progress`, `created_at` and `updated_at` are always present:
+    GopherQueue's SDKs read them without a default (its Python `Job.from_dict` indexes
+    them, its TypeScript `Job` type requires them)."""
 
     id: str
     type: str
@@ -35,8 +39,8 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
     state: JobState
     priority: int
     attempt: int
-    max_attempts: int | None = None
-    progress: float | None = None
+    max_attempts: int
+    progress: float
     progress_message: str | None = None
     tags: dict[str, str] = msgspec.field(default_factory=dict)
     idempotency_key: str | None = None
@@ -79,8 +83,8 @@ def _fields(job: Job, *, payload: bool, result: bool) -> dict[str, Any]:
         "state": job.state,
         "priority": job.priority,
         "attempt": job.attempt,
-        "max_attempts": job.max_attempts,
-        "progress": job.progress,
+        "max_attempts": max_attempts_of(job),
+        "progress": job.progress or 0.0,
         "progress_message": job.progress_message,
         "tags": job.tags,
         "idempotency_key": job.idempotency_key,
@@ -98,6 +102,12 @@ def _fields(job: Job, *, payload: bool, result: bool) -> dict[str, Any]:
         "payload": job.payload if payload else msgspec.UNSET,
         "result": job.result if result and job.state is JobState.COMPLETED else msgspec.UNSET,
     }
+
+
+def max_attempts_of(job: Job) -> int:
+    """The attempts `job` may have: its own; else its handler's default, which the worker
+    stores on the job when it first runs it; else, until then, the fleet default."""
+    return DEFAULT_MAX_ATTEMPTS if job.max_attempts is None else job.max_attempts
 
 
 def _maybe(moment: datetime | None) -> str | None:
@@ -136,12 +146,17 @@ class ErrorResponse(msgspec.Struct, kw_only=True):
 
 
 class BatchItem(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """The fate of one job of a batch."""
+    """The fate of one job of a batch. A refused item's `error` is the message as a string
+    (GopherQueue's SDKs print it; for a bad field it starts with the field's name),
+    `error_code` the API error code and `error_details` the details an error body would
+    carry (`field`, `limit`)."""
 
     index: int
     success: bool
     job: JobView | None = None
-    error: ErrorBody | None = None
+    error: str | None = None
+    error_code: str | None = None
+    error_details: dict[str, Any] | None = None
 
 
 class BatchResponse(msgspec.Struct, kw_only=True):
@@ -207,6 +222,7 @@ class QueueCounts(msgspec.Struct, kw_only=True):
     dead_letter: int = 0
     cancelled: int = 0
     total_jobs: int = 0
+    storage_bytes: int = 0  # the store's size on disk; 0 when it cannot tell
     timestamp: str = ""
 
 

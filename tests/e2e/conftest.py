@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
+from leveret.client import Client
 from leveret.jobs.store import SQLiteStore
 from leveret.topology import Names
 from tests.conditions import eventually_sync
@@ -131,3 +132,22 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     server = start_dev(tmp_path_factory.mktemp("dev"))
     yield server
     stop_dev(server)
+
+
+def unique() -> str:
+    """A fresh value, to tag a test's jobs apart from every other test's."""
+    return uuid.uuid4().hex
+
+
+@pytest.fixture
+async def client(dev: DevServer) -> AsyncIterator[Client]:
+    """The SDK's async client on the module's `leveret dev`."""
+    async with Client(dev.url, timeout=15) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+async def http(dev: DevServer) -> AsyncIterator[httpx.AsyncClient]:
+    """A raw HTTP client on the module's `leveret dev`."""
+    async with httpx.AsyncClient(base_url=dev.url, timeout=15) as raw:
+        yield raw

@@ -29,6 +29,10 @@ STATES = (
     "cancelled",
 )
 MiB = 1 << 20
+ALWAYS = (
+    *("id", "type", "queue", "state", "priority", "attempt", "max_attempts", "progress"),
+    *("created_at", "updated_at"),
+)
 
 
 @pytest.fixture
@@ -56,7 +60,7 @@ async def finished(http: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, A
 
 def assert_job_shape(job: dict[str, Any]) -> None:
     """GopherQueue's key names, RFC 3339 microsecond timestamps, no empty optional keys."""
-    for key in ("id", "type", "queue", "state", "priority", "attempt", "created_at"):
+    for key in ALWAYS:
         assert key in job, (key, job)
     assert "status" not in job, job
     assert "attempts" not in job, job
@@ -217,8 +221,9 @@ async def test_stats_shape(http: httpx.AsyncClient) -> None:
     stats = answer.json()
     assert set(stats) == {"queue", "workers"}
     queue = stats["queue"]
-    assert set(queue) == {*STATES, "total_jobs", "timestamp"}
-    assert all(isinstance(queue[s], int) for s in (*STATES, "total_jobs"))
+    assert set(queue) == {*STATES, "total_jobs", "storage_bytes", "timestamp"}
+    assert all(isinstance(queue[s], int) for s in (*STATES, "total_jobs", "storage_bytes"))
+    assert queue["storage_bytes"] > 0  # the SQLite file and its WAL
     assert queue["total_jobs"] == sum(queue[s] for s in STATES)
     assert queue["completed"] >= 1
     assert TIMESTAMP.match(queue["timestamp"])
@@ -240,10 +245,12 @@ async def test_batch_response_shape(http: httpx.AsyncClient) -> None:
     assert set(good) == {"index", "success", "job"}
     assert (good["index"], good["success"]) == (0, True)
     assert_job_shape(good["job"])
-    assert set(bad) == {"index", "success", "error"}
+    assert set(bad) == {"index", "success", "error", "error_code", "error_details"}
     assert (bad["index"], bad["success"]) == (1, False)
-    assert bad["error"]["code"] == "validation_error"
-    assert bad["error"]["details"]["field"] == "priority"
+    assert isinstance(bad["error"], str)
+    assert bad["error"].startswith("priority: ")
+    assert bad["error_code"] == "validation_error"
+    assert bad["error_details"]["field"] == "priority"
 
 
 async def test_unknown_submit_fields_are_ignored(http: httpx.AsyncClient) -> None:
@@ -375,4 +382,5 @@ async def test_a_batch_item_missing_its_type_is_named(http: httpx.AsyncClient) -
     assert loose.status_code == 201, loose.text
     item = loose.json()["results"][1]
     assert item["success"] is False
-    assert item["error"]["details"]["field"] == "type"
+    assert item["error_details"]["field"] == "type"
+    assert "type" in item["error"]

@@ -13,6 +13,7 @@ from leveret.gateway.requests import cursor_of, seconds
 from leveret.gateway.views import job_view, nanoseconds, timestamp
 from leveret.jobs.errors import InvalidJob
 from leveret.jobs.model import Job, new_job_id
+from leveret.jobs.rules import DEFAULT_MAX_ATTEMPTS
 from leveret.jobs.states import JobState
 
 
@@ -76,3 +77,16 @@ def test_cursors_are_job_ids_in_canonical_form() -> None:
 )
 def test_the_field_at_fault_is_read_from_msgspec_messages(message: str, field: str | None) -> None:
     assert field_in(message) == field
+
+
+def test_a_fresh_job_view_carries_max_attempts_and_progress() -> None:
+    """GopherQueue's SDKs read both without a default: before a worker resolved the
+    handler's default, the fleet default stands in; no progress yet is 0.0."""
+    fresh = Job(id=new_job_id(), type="email", state=JobState.SCHEDULED)
+    own = Job(id=new_job_id(), type="email", state=JobState.RUNNING, max_attempts=7, progress=40)
+
+    written = msgspec.json.decode(msgspec.json.encode(job_view(fresh)))
+    mine = msgspec.json.decode(msgspec.json.encode(job_view(own)))
+
+    assert (written["max_attempts"], written["progress"]) == (DEFAULT_MAX_ATTEMPTS, 0.0)
+    assert (mine["max_attempts"], mine["progress"]) == (7, 40.0)

@@ -26,8 +26,9 @@ from leveret.jobs.states import JobState
 
 @get("/stats", responses=ERROR_RESPONSES, guards=VIEWER, summary="Job counts and the fleet")
 async def stats(gateway: NamedDependency[Gateway]) -> StatsResponse:
-    """How many jobs are in each state, and how many consumers each work queue has."""
-    counts = await gateway.store.counts()
+    """How many jobs are in each state, the store's size on disk, and how many consumers
+    each work queue has."""
+    counts, storage = await asyncio.gather(gateway.store.counts(), gateway.store.storage_bytes())
     totals = {state: 0 for state in JobState}
     for by_state in counts.values():
         for state, n in by_state.items():
@@ -40,6 +41,7 @@ async def stats(gateway: NamedDependency[Gateway]) -> StatsResponse:
         queue=QueueCounts(
             **{str(state): n for state, n in totals.items()},
             total_jobs=sum(totals.values()),
+            storage_bytes=storage,
             timestamp=timestamp(utcnow()),
         ),
         workers=FleetSummary(consumers=sum(consumers.values()), queues=consumers),

@@ -31,7 +31,6 @@ from leveret.gateway.routes.job_path import JobIdPath, job_id_of, job_or_404
 from leveret.gateway.views import (
     BatchItem,
     BatchResponse,
-    ErrorBody,
     JobList,
     JobView,
     job_view,
@@ -121,8 +120,13 @@ async def _submit_item(gateway: Gateway, index: int, item: Submission | Exceptio
         job, _ = await gateway.producer.submit_one(item)
     except Exception as exc:
         error = error_of(exc)
-        body = ErrorBody(code=error.code, message=error.message, details=error.details)
-        return BatchItem(index=index, success=False, error=body)
+        return BatchItem(
+            index=index,
+            success=False,
+            error=error.message,
+            error_code=error.code,
+            error_details=error.details,
+        )
     return BatchItem(index=index, success=True, job=job_view(job))
 
 
