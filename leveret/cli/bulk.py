@@ -71,9 +71,7 @@ def submit_file(
                 if item.job is not None:
                     ids.append(item.job.id)
                 else:
-                    code, message = (
-                        (item.error.code, item.error.message) if item.error else ("", "")
-                    )
+                    code, message = item.error_code or "", item.error or ""
                     refused.append({"line": lines[item.index], "code": code, "message": message})
             bar.advance(task, len(lines))
     if as_json:

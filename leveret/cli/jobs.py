@@ -49,7 +49,7 @@ from leveret.cli.output import (
     stats_table,
 )
 from leveret.client import SyncClient
-from leveret.client.models import DlqPage, Job, JobPage
+from leveret.client.models import DlqPage, JobInfo, JobPage
 from leveret.jobs.durations import parse_duration
 from leveret.jobs.errors import LeveretError
 from leveret.jobs.priority import Priority
@@ -149,7 +149,7 @@ def payload_from(text: str | None) -> Any:
         fail(f"PAYLOAD_JSON is not valid JSON: {exc}", EXIT_USAGE)
 
 
-def follow(client: SyncClient, job_id: str, timeout: float | None, *, show: bool) -> Job:
+def follow(client: SyncClient, job_id: str, timeout: float | None, *, show: bool) -> JobInfo:
     """The job once it has ended, or as it is when `timeout` seconds have passed; with
     `show`, a progress bar on stderr follows the job's progress meanwhile."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -171,12 +171,12 @@ def follow(client: SyncClient, job_id: str, timeout: float | None, *, show: bool
         fail(f"stopped waiting; job {job_id} goes on (`leveret wait {job_id}`)", EXIT_INTERRUPTED)
 
 
-def print_state(job: Job) -> None:
+def print_state(job: JobInfo) -> None:
     """Print `<id> <state>`: what a person needs after cancel or retry."""
     typer.echo(f"{job.id} {job.state.value}")
 
 
-def report_end(job: Job, waited: str, *, as_json: bool) -> None:
+def report_end(job: JobInfo, waited: str, *, as_json: bool) -> None:
     """Print how a waited-for job ended; exit non-zero unless it completed."""
     if as_json:
         emit_json(job)

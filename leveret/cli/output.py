@@ -31,7 +31,7 @@ from leveret.client.errors import (
     ServerError,
     ValidationError,
 )
-from leveret.client.models import DlqEntry, Job, QueueInfo, QueueStats
+from leveret.client.models import DlqEntry, JobInfo, QueueInfo, QueueStats
 
 EXIT_FAILED = 1
 EXIT_USAGE = EXIT_CONFIG
@@ -142,7 +142,7 @@ def _print(table: Table) -> None:
     console.print(table)
 
 
-def jobs_table(jobs: Sequence[Job]) -> None:
+def jobs_table(jobs: Sequence[JobInfo]) -> None:
     """Print jobs one per row (or a note on stderr that there are none)."""
     if not jobs:
         err.print("no jobs")
@@ -172,7 +172,7 @@ def jobs_table(jobs: Sequence[Job]) -> None:
     _print(table)
 
 
-def job_detail(job: Job) -> None:
+def job_detail(job: JobInfo) -> None:
     """Print one job as a two-column table, payload and result included."""
     table = _table("field", "value", free="value")
     rows: list[tuple[str, str]] = [

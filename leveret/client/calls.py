@@ -22,7 +22,7 @@ from leveret.client.models import (
     BatchResult,
     DlqPage,
     Event,
-    Job,
+    JobInfo,
     JobPage,
     JobResult,
     QueueInfo,
@@ -139,7 +139,7 @@ class _Queues(msgspec.Struct):
     queues: list[QueueInfo] = msgspec.field(default_factory=list)
 
 
-_job = _decoder(Job)
+_job = _decoder(JobInfo)
 _counted = _decoder(_Counted)
 
 
@@ -188,7 +188,7 @@ def submission(spec: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def submit(spec: Mapping[str, Any]) -> Call[Job]:
+def submit(spec: Mapping[str, Any]) -> Call[JobInfo]:
     """`POST /jobs`."""
     return Call("POST", f"{API}/jobs", _job, body=submission(spec))
 
@@ -199,7 +199,7 @@ def submit_batch(jobs: Sequence[Mapping[str, Any]], atomic: bool) -> Call[BatchR
     return Call("POST", f"{API}/jobs/batch", _decoder(BatchResult), body=body)
 
 
-def get(job_id: str) -> Call[Job]:
+def get(job_id: str) -> Call[JobInfo]:
     """`GET /jobs/{id}`."""
     return Call("GET", f"{API}/jobs/{job_id}", _job, job_id=job_id)
 
@@ -235,13 +235,13 @@ def list_jobs(
     return Call("GET", f"{API}/jobs", _decoder(JobPage), params=params)
 
 
-def cancel(job_id: str, reason: str, force: bool) -> Call[Job]:
+def cancel(job_id: str, reason: str, force: bool) -> Call[JobInfo]:
     """`POST /jobs/{id}/cancel`."""
     body = {"reason": reason, "force": force}
     return Call("POST", f"{API}/jobs/{job_id}/cancel", _job, body=body, job_id=job_id)
 
 
-def retry(job_id: str, reset_attempts: bool) -> Call[Job]:
+def retry(job_id: str, reset_attempts: bool) -> Call[JobInfo]:
     """`POST /jobs/{id}/retry`."""
     body = {"reset_attempts": reset_attempts}
     return Call("POST", f"{API}/jobs/{job_id}/retry", _job, body=body, job_id=job_id)

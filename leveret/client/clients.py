@@ -33,7 +33,7 @@ from leveret.client.models import (
     BatchResult,
     DlqPage,
     Event,
-    Job,
+    JobInfo,
     JobPage,
     JobResult,
     QueueInfo,
@@ -100,8 +100,8 @@ class Client:
 
     async def submit(
         self, job_type: str, payload: Any = None, **options: Unpack[SubmitOptions]
-    ) -> Job:
-        """Submit a job of `job_type`; the new Job (or, for a known `idempotency_key`, the
+    ) -> JobInfo:
+        """Submit a job of `job_type`; the new JobInfo (or, for a known `idempotency_key`, the
         existing one). Options: see SubmitOptions."""
         return await self._send(calls.submit({"type": job_type, "payload": payload, **options}))
 
@@ -112,7 +112,7 @@ class Client:
         SubmitOptions); with `atomic`, all are stored or none is."""
         return await self._send(calls.submit_batch(jobs, atomic))
 
-    async def get(self, job_id: str) -> Job:
+    async def get(self, job_id: str) -> JobInfo:
         """The job, with its payload and, once finished, its result."""
         return await self._send(calls.get(job_id))
 
@@ -145,11 +145,11 @@ class Client:
             )
         )
 
-    async def cancel(self, job_id: str, reason: str = "", force: bool = False) -> Job:
+    async def cancel(self, job_id: str, reason: str = "", force: bool = False) -> JobInfo:
         """Cancel the job (a running one is stopped); ConflictError if it has finished."""
         return await self._send(calls.cancel(job_id, reason, force))
 
-    async def retry(self, job_id: str, reset_attempts: bool = False) -> Job:
+    async def retry(self, job_id: str, reset_attempts: bool = False) -> JobInfo:
         """Run a failed, dead-lettered or cancelled job again."""
         return await self._send(calls.retry(job_id, reset_attempts))
 
@@ -264,7 +264,9 @@ class SyncClient:
             raise error_from_transport(exc, self.url) from exc
         return call.read(response)
 
-    def submit(self, job_type: str, payload: Any = None, **options: Unpack[SubmitOptions]) -> Job:
+    def submit(
+        self, job_type: str, payload: Any = None, **options: Unpack[SubmitOptions]
+    ) -> JobInfo:
         """See Client.submit."""
         return self._send(calls.submit({"type": job_type, "payload": payload, **options}))
 
@@ -272,7 +274,7 @@ class SyncClient:
         """See Client.submit_batch."""
         return self._send(calls.submit_batch(jobs, atomic))
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str) -> JobInfo:
         """See Client.get."""
         return self._send(calls.get(job_id))
 
@@ -304,11 +306,11 @@ class SyncClient:
             )
         )
 
-    def cancel(self, job_id: str, reason: str = "", force: bool = False) -> Job:
+    def cancel(self, job_id: str, reason: str = "", force: bool = False) -> JobInfo:
         """See Client.cancel."""
         return self._send(calls.cancel(job_id, reason, force))
 
-    def retry(self, job_id: str, reset_attempts: bool = False) -> Job:
+    def retry(self, job_id: str, reset_attempts: bool = False) -> JobInfo:
         """See Client.retry."""
         return self._send(calls.retry(job_id, reset_attempts))
 

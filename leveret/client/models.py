@@ -1,9 +1,10 @@
-"""What the SDK hands back: the gateway's answers as typed structs (shapes: shared/API.md).
+"""What the SDK hands back: the gateway's answers as typed structs (shapes: docs/api.md).
 
 Every struct ignores keys it does not know, so a newer gateway can add fields without
-breaking older clients. Names follow GopherQueue's SDK (`Job`, `JobResult`, `WaitResult`,
-`BatchResult`, `QueueStats`, `SSEEvent`) so that its users switch by changing an import.
-Durations in answers are integer nanoseconds, GopherQueue's convention; each has a
+breaking older clients. Names follow GopherQueue's SDK (`JobResult`, `WaitResult`,
+`BatchResult`, `QueueStats`, `SSEEvent`) so that its users switch by changing an import,
+except its `Job`, which is `JobInfo` here: `leveret.Job` is the engine's job, a different
+class. Durations in answers are integer nanoseconds, GopherQueue's convention; each has a
 `..._seconds` property.
 """
 
@@ -16,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from leveret.jobs.priority import Priority
+from leveret.jobs.rules import DEFAULT_MAX_ATTEMPTS
 from leveret.jobs.states import TERMINAL_STATES, JobState
 
 __all__ = [
@@ -23,9 +25,8 @@ __all__ = [
     "BatchResult",
     "DlqEntry",
     "DlqPage",
-    "ErrorInfo",
     "Event",
-    "Job",
+    "JobInfo",
     "JobPage",
     "JobResult",
     "JobState",
@@ -39,12 +40,13 @@ __all__ = [
 
 _NS_PER_SECOND = 1_000_000_000
 
-J = TypeVar("J", bound="Job")
+J = TypeVar("J", bound="JobInfo")
 
 
-class Job(msgspec.Struct, kw_only=True):
-    """A job as the API shows it. `payload` and `result` come only from `get` (and from
-    `list` with `include=`); optional keys the gateway omitted take their empty value."""
+class JobInfo(msgspec.Struct, kw_only=True):
+    """A job as the API shows it (GopherQueue's SDK calls it `Job`). `payload` and
+    `result` come only from `get` (and from `list` with `include=`); optional keys the
+    gateway omitted take their empty value."""
 
     id: str
     type: str
@@ -52,7 +54,8 @@ class Job(msgspec.Struct, kw_only=True):
     queue: str = "default"
     priority: Priority = Priority.NORMAL
     attempt: int = 0
-    max_attempts: int | None = None  # None: the handler's default applies
+    # The job's own, else its handler's default once a worker ran it, else the fleet's.
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     progress: float = 0.0
     progress_message: str = ""
     tags: dict[str, str] = msgspec.field(default_factory=dict)
@@ -102,11 +105,11 @@ class _Page(msgspec.Struct, Generic[J], kw_only=True):
         return self.jobs[index]
 
 
-class JobPage(_Page[Job]):
+class JobPage(_Page[JobInfo]):
     """A page of `list`: newest jobs first."""
 
 
-class DlqEntry(Job, kw_only=True):
+class DlqEntry(JobInfo, kw_only=True):
     """A `failed` or `dead_letter` job, with why it ended there."""
 
     reason: str | None = None
@@ -145,21 +148,23 @@ class WaitResult(msgspec.Struct, kw_only=True):
     timed_out: bool = False
 
 
-class ErrorInfo(msgspec.Struct, kw_only=True):
-    """An API error object, as found in a batch item that was rejected."""
-
-    code: str
-    message: str = ""
-    details: Any = None
-
-
 class BatchItem(msgspec.Struct, kw_only=True):
-    """The fate of one job of a batch, by its position in the request."""
+    """The fate of one job of a batch, by its position in the request: the job, or why it
+    was refused (`error` the message, `error_code` the API error code such as
+    `validation_error`, `error_details` the field at fault and such)."""
 
     index: int
     success: bool
-    job: Job | None = None
-    error: ErrorInfo | None = None
+    job: JobInfo | None = None
+    error: str | None = None
+    error_code: str | None = None
+    error_details: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    @property
+    def field(self) -> str | None:
+        """The field a `validation_error` or `payload_too_large` is about, if any."""
+        field = self.error_details.get("field")
+        return field if isinstance(field, str) else None
 
 
 class BatchResult(msgspec.Struct, kw_only=True):
@@ -171,7 +176,7 @@ class BatchResult(msgspec.Struct, kw_only=True):
     results: list[BatchItem] = msgspec.field(default_factory=list)
 
     @property
-    def jobs(self) -> list[Job]:
+    def jobs(self) -> list[JobInfo]:
         """The jobs that were accepted, in request order."""
         return [item.job for item in self.results if item.job is not None]
 
@@ -196,6 +201,7 @@ class QueueStats(msgspec.Struct, kw_only=True):
     dead_letter: int = 0
     cancelled: int = 0
     total_jobs: int = 0
+    storage_bytes: int = 0  # the job store's size on disk; 0 when the gateway cannot tell
     timestamp: datetime | None = None
     # Not part of the "queue" object on the wire: the client fills it from "workers".
     workers: WorkerStats = msgspec.field(default_factory=WorkerStats)
@@ -225,13 +231,13 @@ class QueueInfo(msgspec.Struct, kw_only=True):
 
 class Event(msgspec.Struct, kw_only=True):
     """One server-sent event. `data` is the parsed JSON (the raw text when it is not JSON);
-    `job` is the Job a `job.*` event carries (without payload and result)."""
+    `job` is the JobInfo a `job.*` event carries (without payload and result)."""
 
     event: str
     data: Any = None
     id: str | None = None
     raw: str = ""
-    job: Job | None = None
+    job: JobInfo | None = None
 
 
 # GopherQueue's name for it.

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from leveret.client import Client, SyncClient
-from leveret.client.models import Job
+from leveret.client.models import JobInfo
 from leveret.gateway.keys import KeyFile, Role
 from leveret.jobs.states import JobState
 from tests.conditions import eventually
@@ -57,10 +57,10 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def job_in_state(dev: DevServer, job_id: str, states: set[JobState]) -> Job:
+def job_in_state(dev: DevServer, job_id: str, states: set[JobState]) -> JobInfo:
     """The job once it is in one of `states` (checked through the SDK)."""
 
-    async def probe() -> Job:
+    async def probe() -> JobInfo:
         async with Client(dev.url, timeout=10) as client:
             return await client.get(job_id)
 
