@@ -19,9 +19,10 @@ from bench.processes import BenchError, Child, worker_fleet
 from bench.results import Latency, Result
 from bench.sandbox import Sandbox
 from leveret.broker import connect
+from leveret.broker.declare import declare
 from leveret.jobs import DEFAULT_QUEUE
 from leveret.jobs.store import store_from_url
-from leveret.topology import QueueOptions, declare, full_topology
+from leveret.topology import QueueOptions, full_topology
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 60.0

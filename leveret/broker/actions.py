@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from leveret.broker.control import CancelJob, send_command
+from leveret.broker.hooks import PublishReason
 from leveret.broker.producer import Producer
 from leveret.jobs.errors import BrokerError, JobNotFound, WrongState
 from leveret.jobs.events import EventName
@@ -70,7 +71,7 @@ class JobActions:
             raise WrongState(job_id, latest.state, "retry")
         await self._session.events.emit(EventName.RETRIED, retried)
         try:
-            await self._producer.publish(retried)
+            await self._producer.publish(retried, PublishReason.REPLAY)
         except BrokerError:
             # Scheduled with no message would wait for ever: park it where a retry can be
             # asked for again, and say why.

@@ -1,41 +1,76 @@
-"""Consumer primitives: a consuming channel with its prefetch, subscriptions, queue depth."""
+"""Consuming work queues (a channel with its prefetch and its subscriptions), and the depth
+of a queue."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
+from leveret.broker.delivery import Delivery
 from leveret.jobs.errors import BrokerError
 
-OnMessage = Callable[[AbstractIncomingMessage], Awaitable[None]]
+log = logging.getLogger(__name__)
+
+OnDelivery = Callable[[Delivery], Awaitable[None]]
+_CHANNEL_GONE = (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError)
 
 
-async def consuming_channel(connection: AbstractRobustConnection, prefetch: int) -> AbstractChannel:
-    """A channel on the consuming connection holding at most `prefetch` unacked messages.
+class Consumer:
+    """One consuming channel holding at most `prefetch` unacked messages, and the queues it
+    consumes. On a robust connection the subscriptions come back after a reconnect.
 
     Prefetch stays small on purpose: the broker can only reorder by priority the messages
     it still holds, not those already handed to a worker.
     """
-    channel = await connection.channel(publisher_confirms=False)
-    await channel.set_qos(prefetch_count=prefetch)
-    return channel
 
+    def __init__(self, channel: AbstractChannel) -> None:
+        self._channel = channel
+        self._tags: dict[str, str] = {}  # queue name -> consumer tag
 
-async def subscribe(channel: AbstractChannel, queue_name: str, on_message: OnMessage) -> str:
-    """Consume `queue_name` (already declared) with manual acks; returns the consumer tag.
+    @classmethod
+    async def open(cls, connection: AbstractRobustConnection, prefetch: int) -> Consumer:
+        """A consuming channel on `connection` with its prefetch set."""
+        channel = await connection.channel(publisher_confirms=False)
+        await channel.set_qos(prefetch_count=prefetch)
+        return cls(channel)
 
-    On a robust channel the subscription is restored after a reconnect.
-    """
-    queue = await channel.get_queue(queue_name, ensure=True)
-    return await queue.consume(on_message, no_ack=False)
+    async def subscribe(self, queue_name: str, on_delivery: OnDelivery) -> None:
+        """Consume `queue_name` (already declared) with manual acks."""
 
+        async def deliver(message: AbstractIncomingMessage) -> None:
+            await on_delivery(Delivery(message))
 
-async def unsubscribe(channel: AbstractChannel, queue_name: str, consumer_tag: str) -> None:
-    """Stop consuming: the broker sends nothing more, unacked messages stay with us."""
-    queue = await channel.get_queue(queue_name, ensure=False)
-    await queue.cancel(consumer_tag)
+        queue = await self._channel.get_queue(queue_name, ensure=True)
+        self._tags[queue_name] = await queue.consume(deliver, no_ack=False)
+
+    async def missing(self) -> list[str]:
+        """The queues whose consumer the broker no longer has (it cancelled it: the queue
+        was deleted, say). Empty while reconnecting: aio-pika restores consumers itself."""
+        if self._channel.is_closed:
+            return []
+        underlay = cast(aiormq.Channel, await self._channel.get_underlay_channel())
+        active = underlay.consumers
+        return [queue for queue, tag in self._tags.items() if tag not in active]
+
+    async def cancel(self) -> None:
+        """Stop consuming: the broker sends nothing more; unacked messages stay with us."""
+        if self._channel.is_closed:
+            return
+        for queue_name, tag in self._tags.items():
+            try:
+                queue = await self._channel.get_queue(queue_name, ensure=False)
+                await queue.cancel(tag)
+            except _CHANNEL_GONE:  # its deliveries requeue when the channel closes
+                log.warning("could not cancel the consumer on %s", queue_name, exc_info=True)
+
+    async def close(self) -> None:
+        """Close the channel: whatever is still unacked goes back to its queue."""
+        if not self._channel.is_closed:
+            await self._channel.close()
 
 
 async def queue_depth(connection: AbstractRobustConnection, queue_name: str) -> tuple[int, int]:

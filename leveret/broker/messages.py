@@ -22,6 +22,9 @@ from leveret.jobs.model import SCHEMA_VERSION
 from leveret.jobs.priority import to_amqp
 from leveret.jobs.rules import DEFAULT_PRIORITY
 
+OutgoingMessage = aio_pika.Message
+"""A message about to be published (what `Delivery` copies and the router sends)."""
+
 
 def epoch_ms(moment: datetime | None = None) -> int:
     """Milliseconds since the epoch of `moment` (default now)."""

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any
 
+from leveret.broker.hooks import PublishReason
 from leveret.broker.messages import epoch_ms, job_message
 from leveret.broker.session import BrokerSession
 from leveret.jobs.envelope import Envelope
@@ -57,7 +58,7 @@ class Producer:
                 # mid-submit): the key's owner asking again is the one sign of that we get.
                 # Publish it again; should the first copy exist after all, the second is a
                 # duplicate delivery, which the worker drops.
-                await self.publish(existing)
+                await self.publish(existing, PublishReason.SUBMIT)
             return existing, False
         await self._publish_or_void([job])
         if job.state is JobState.PENDING:
@@ -78,12 +79,12 @@ class Producer:
                 await self.release_if_ready(job)
         return jobs
 
-    async def publish(self, job: Job) -> None:
+    async def publish(self, job: Job, reason: PublishReason) -> None:
         """Publish an already stored job (to its delay tier when it must wait)."""
         await self.router.ensure_queue(job.queue)
         not_before = epoch_ms(job.scheduled_at) if job.scheduled_at else None
         message = job_message(Envelope.of(job), attempt=job.attempt + 1, not_before_ms=not_before)
-        await self.router.send(job.queue, message, not_before)
+        await self.router.send(job.queue, message, not_before, reason=reason, job=job)
 
     async def release_if_ready(self, job: Job) -> None:
         """Move a pending job on when its dependencies are done: scheduled if they all
@@ -108,7 +109,7 @@ class Producer:
             )
             if released is not None:  # only the caller that moved it publishes it
                 await self.events.emit(EventName.SCHEDULED, released)
-                await self.publish(released)
+                await self.publish(released, PublishReason.RELEASE)
 
     async def release_dependents(self, job: Job) -> None:
         """Move on the pending jobs that wait for `job`, which has just ended."""
@@ -128,7 +129,7 @@ class Producer:
         for job in jobs:  # before the publish: no worker may say `started` first
             await self.events.emit(EventName.CREATED, job)
         runnable = [j for j in jobs if j.state is not JobState.PENDING]
-        failed = await _failures(self.publish(j) for j in runnable)
+        failed = await _failures(self.publish(j, PublishReason.SUBMIT) for j in runnable)
         if not failed:
             return
         # A publish that timed out may still reach the broker later. Deleted, the job would

@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractRobustConnection, HeadersType
+from aio_pika.abc import AbstractRobustConnection
 
+from leveret.broker.declare import declare
+from leveret.broker.hooks import Publish, PublishHook, PublishReason
 from leveret.broker.messages import epoch_ms
 from leveret.broker.publisher import RETRY_PAUSE, Publisher
-from leveret.jobs.envelope import REASON_HEADER
+from leveret.jobs.envelope import ATTEMPT_HEADER, REASON_HEADER
 from leveret.jobs.errors import ConnectionDown, PublishTimeout
+from leveret.jobs.model import Job
 from leveret.topology import (
     TIER_HEADER,
     Names,
     QueueOptions,
     TopologySpec,
-    declare,
     queue_topology,
     tier_for,
 )
 
+log = logging.getLogger(__name__)
+
 
 class JobRouter:
-    """Sends job messages where they belong, declaring a queue's topology on first use."""
+    """Sends job messages where they belong, declaring a queue's topology on first use.
+    Every job message goes out through here, past the publish hooks."""
 
     def __init__(
         self,
@@ -32,8 +39,10 @@ class JobRouter:
         connection: AbstractRobustConnection,
         names: Names,
         options: QueueOptions,
+        hooks: Sequence[PublishHook] = (),
     ) -> None:
         self.publisher = publisher
+        self._hooks = tuple(hooks)
         self.names = names
         self._connection = connection
         self._options = options
@@ -71,25 +80,60 @@ class JobRouter:
         """Declare again on next use (after a reconnect the broker may have lost them)."""
         self._declared.clear()
 
-    async def send(self, queue: str, message: aio_pika.Message, not_before_ms: int | None) -> None:
+    async def send(
+        self,
+        queue: str,
+        message: aio_pika.Message,
+        not_before_ms: int | None,
+        *,
+        reason: PublishReason,
+        job: Job | None = None,
+    ) -> None:
         """Send to `queue`'s work queue now, or through a delay tier until `not_before_ms`.
 
         A delayed message keeps the queue's name as routing key, so when its tier's TTL ends
         the jobs exchange routes it back to that work queue and no other.
         """
+        if self._hooks:
+            await self._run_hooks(queue, message, reason, job)
         remaining = None if not_before_ms is None else not_before_ms - epoch_ms()
         if remaining is None or remaining <= 0:
             await self.publisher.publish(self.names.jobs_exchange, queue, message)
             return
-        headers: HeadersType = dict(message.headers or {})
+        headers = dict(message.headers or {})
         headers[TIER_HEADER] = str(tier_for(remaining))
         message.headers = headers
         await self.publisher.publish(self.names.delay_exchange, queue, message)
 
-    async def dead_letter(self, queue: str, message: aio_pika.Message, reason: str) -> None:
-        """Send a message to `queue`'s DLQ with `reason` in its headers."""
+    async def dead_letter(
+        self, queue: str, message: aio_pika.Message, why: str, *, job: Job | None = None
+    ) -> None:
+        """Send a message to `queue`'s DLQ with `why` in its headers."""
+        if self._hooks:
+            await self._run_hooks(queue, message, PublishReason.DEAD_LETTER, job)
         headers: dict[str, Any] = dict(message.headers or {})
-        headers[REASON_HEADER] = reason[:1024]
+        headers[REASON_HEADER] = why[:1024]
         headers.pop(TIER_HEADER, None)
         message.headers = headers
         await self.publisher.publish(self.names.dead_letter_exchange, queue, message)
+
+    async def _run_hooks(
+        self, queue: str, message: aio_pika.Message, reason: PublishReason, job: Job | None
+    ) -> None:
+        headers = dict(message.headers or {})
+        attempt = headers.get(ATTEMPT_HEADER)
+        publish = Publish(
+            reason=reason,
+            queue=queue,
+            job_id=job.id if job is not None else message.message_id,
+            job_type=job.type if job is not None else message.type,
+            attempt=attempt if isinstance(attempt, int) else 1,
+            headers=headers,
+            job=job,
+        )
+        for hook in self._hooks:
+            try:
+                await hook.on_publish(publish)
+            except Exception:  # a hook is the user's code: it must never lose a job
+                log.exception("publish hook %r failed; publishing anyway", hook)
+        message.headers = publish.headers

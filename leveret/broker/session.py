@@ -4,18 +4,20 @@ and the events it announces."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aio_pika.abc import AbstractRobustConnection
 
 from leveret.broker.connection import connect
+from leveret.broker.declare import declare
 from leveret.broker.events import EventPublisher
+from leveret.broker.hooks import PublishHook
 from leveret.broker.publisher import Publisher
 from leveret.broker.router import JobRouter
 from leveret.jobs.settings import Settings
-from leveret.topology import Names, QueueOptions, declare, shared_topology
+from leveret.topology import Names, QueueOptions, shared_topology
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ class BrokerSession:
         settings: Settings,
         publishing: AbstractRobustConnection,
         consuming: AbstractRobustConnection,
+        hooks: Sequence[PublishHook] = (),
     ) -> None:
         self.settings = settings
         self.names = Names(settings.namespace)
@@ -38,20 +41,23 @@ class BrokerSession:
         self.publishing = publishing
         self.consuming = consuming
         self.publisher = Publisher(publishing, timeout=settings.publish_timeout)
-        self.router = JobRouter(self.publisher, publishing, self.names, self.options)
+        self.router = JobRouter(self.publisher, publishing, self.names, self.options, hooks)
         self.events = EventPublisher(publishing, self.names, timeout=settings.publish_timeout)
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings, *, name: str) -> AsyncIterator[BrokerSession]:
-        """Connect, declare the shared topology, and close everything on exit."""
+    async def open(
+        cls, settings: Settings, *, name: str, hooks: Sequence[PublishHook] = ()
+    ) -> AsyncIterator[BrokerSession]:
+        """Connect, declare the shared topology, and close everything on exit. `hooks` see
+        every job message this session publishes (workers pass their middleware)."""
         publishing = await connect(settings.amqp_url, name=f"{name}/publish")
         try:
             consuming = await connect(settings.amqp_url, name=f"{name}/consume")
         except BaseException:
             await publishing.close()
             raise
-        session = cls(settings, publishing, consuming)
+        session = cls(settings, publishing, consuming, hooks)
         try:
             await session._start()
             yield session

@@ -27,7 +27,7 @@ from leveret.cli.options import (
 from leveret.jobs.errors import ConfigurationError
 from leveret.jobs.settings import Settings
 from leveret.workers import Worker
-from leveret.workers.runtime import JOB_THREAD_PREFIX
+from leveret.workers.run import JOB_THREAD_PREFIX
 
 
 def leave_stuck_handler_threads() -> None:

@@ -143,3 +143,18 @@ def _check_payload(payload: Any, kind: str) -> None:
     except (TypeError, msgspec.EncodeError) as exc:
         reason = f"invalid envelope: payload cannot be shown as JSON: {exc}"
         raise MalformedMessage(reason) from None
+
+
+def int_header(value: Any) -> int | None:
+    """An integer header (attempt, not-before) as any AMQP producer may have sent it: an
+    int, or digits as text; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, bytes | str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None

@@ -1,6 +1,6 @@
-"""What RabbitMQ looks like for Leveret: names, delay tiers, one description, declaring it."""
+"""What RabbitMQ looks like for Leveret: names, delay tiers, and one description of it all
+(declared on the broker by `leveret.broker.declare`)."""
 
-from leveret.topology.declare import declare
 from leveret.topology.description import (
     LISTENER_ARGUMENTS,
     TIER_HEADER,
@@ -28,7 +28,6 @@ __all__ = [
     "QueueOptions",
     "QueueSpec",
     "TopologySpec",
-    "declare",
     "full_topology",
     "queue_topology",
     "shared_topology",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from typing import Any
 
@@ -100,7 +101,19 @@ class JobContext:
         return self.job.checkpoint
 
     def progress(self, percent: float, message: str | None = None) -> None:
-        """Report progress (0 to 100); recorded in the background, never blocks the handler."""
+        """Report progress, a percentage from 0 to 100 (clamped), with an optional message;
+        recorded in the background, never blocks the handler. To report step i of n, pass
+        `100 * i / n`. TypeError for a percent that is not a number or a message that is not
+        a string (progress(i, total) is a mistake, not a message); ValueError for NaN."""
+        if isinstance(percent, bool) or not isinstance(percent, int | float):
+            raise TypeError(f"progress percent must be a number, not {type(percent).__name__}")
+        if math.isnan(percent):
+            raise ValueError("progress percent must be a number from 0 to 100, not NaN")
+        if message is not None and not isinstance(message, str):
+            raise TypeError(
+                f"progress message must be a string, not {type(message).__name__}; "
+                "to report step i of n, call ctx.progress(100 * i / n)"
+            )
         changes: dict[str, Any] = {"progress": max(0.0, min(100.0, float(percent)))}
         if message is not None:
             changes["progress_message"] = message

@@ -5,67 +5,35 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from typing import Any
 
 from leveret.jobs.errors import Reject, Retry
 from leveret.workers.context import JobContext
+from leveret.workers.outcomes import (
+    AttemptFailed,
+    ErrorCategory,
+    Interrupted,
+    InterruptReason,
+    Outcome,
+    Returned,
+)
 from leveret.workers.registry import Handler
-
-log = logging.getLogger(__name__)
-
-
-MAX_ERROR = 4096  # characters of an error message kept
-
-
-@dataclass(frozen=True)
-class Completed:
-    """The handler returned `result`."""
-
-    result: Any
-
-
-@dataclass(frozen=True)
-class Failed:
-    """The attempt failed; `retryable` says whether another attempt may follow."""
-
-    error: str
-    category: str  # error, timeout, retry, rejected, no_handler, lost, unserialisable
-    retryable: bool
-    delay: float | None = None  # set by Retry(delay=…); None: the job's backoff decides
-
-    def __post_init__(self) -> None:
-        # A handler's 1 MB exception message would otherwise be a 1 MB log line and DLQ
-        # header; the job keeps as much of it as its last_error holds.
-        if len(self.error) > MAX_ERROR:
-            object.__setattr__(self, "error", self.error[:MAX_ERROR])
-
-
-@dataclass(frozen=True)
-class Interrupted:
-    """The worker stopped the handler: at shutdown (hand the job back) or on cancel."""
-
-    reason: str  # "shutdown" or "cancelled"
-
-
-Outcome = Completed | Failed | Interrupted
 
 
 class Interrupt:
     """Lets the worker stop a running handler and say why."""
 
     def __init__(self) -> None:
-        self.reason: str | None = None
+        self.reason: InterruptReason | None = None
         self._task: asyncio.Future[Any] | None = None
 
     def watch(self, task: asyncio.Future[Any] | None) -> None:
         """Cancel `task` when fired (None: the handler is no longer running)."""
         self._task = task
 
-    def fire(self, reason: str) -> None:
+    def fire(self, reason: InterruptReason) -> None:
         """Stop the handler (if it is running) for `reason`."""
         if self.reason is None:
             self.reason = reason
@@ -98,7 +66,8 @@ async def execute(
         if task.done() and not task.cancelled() and isinstance(task.exception(), TimeoutError):
             return _failure(task.exception())  # the handler's own TimeoutError
         task.cancel()  # a thread cannot be stopped: its result will be dropped
-        return Failed(f"timed out after {time_limit:g}s", "timeout", retryable=True)
+        error = f"timed out after {time_limit:g}s"
+        return AttemptFailed(error, ErrorCategory.TIMEOUT, retryable=True)
     except asyncio.CancelledError:
         task.cancel()
         if interrupt.reason is None:
@@ -110,7 +79,7 @@ async def execute(
         return _failure(exc)
     finally:
         interrupt.watch(None)
-    return Completed(result)
+    return Returned(result)
 
 
 class _Escaped(Exception):
@@ -152,13 +121,15 @@ def _describe(exc: BaseException | None) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _failure(exc: BaseException | None) -> Failed:
+def _failure(exc: BaseException | None) -> AttemptFailed:
     if isinstance(exc, _Escaped):
         exc = exc.raised
     if isinstance(exc, Reject):
-        return Failed(exc.reason, "rejected", retryable=False)
+        return AttemptFailed(exc.reason, ErrorCategory.REJECTED, retryable=False, exception=exc)
     if isinstance(exc, Retry):
-        return Failed(str(exc), "retry", retryable=True, delay=exc.delay)
+        return AttemptFailed(
+            str(exc), ErrorCategory.RETRY, retryable=True, delay=exc.delay, exception=exc
+        )
     # Anything else, SystemExit from a handler included, is an ordinary failed attempt:
     # a handler never takes the worker down.
-    return Failed(_describe(exc), "error", retryable=True)
+    return AttemptFailed(_describe(exc), ErrorCategory.ERROR, retryable=True, exception=exc)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from leveret.broker import BrokerSession
 from leveret.jobs.backoff import Backoff
 from leveret.jobs.settings import Settings
 from leveret.jobs.store import store_from_url
+from leveret.workers.middleware import Middleware, Stack
 from leveret.workers.registry import HandlerFn, Registry
 from leveret.workers.runtime import Runtime
 
@@ -21,17 +22,21 @@ F = TypeVar("F", bound=HandlerFn)
 
 
 class Worker:
-    """An application's handlers. Creating one does no I/O; `run` connects and consumes.
+    """An application's handlers, and the middleware around them. Creating one does no I/O;
+    `run` connects and consumes.
 
-    worker = Worker()
+    worker = Worker(middleware=[Timing()])
 
     @worker.handler("email", timeout="30s", max_attempts=5)
     async def send_email(ctx: JobContext, payload: dict) -> dict: ...
     """
 
-    def __init__(self, name: str = "leveret-worker") -> None:
+    def __init__(
+        self, name: str = "leveret-worker", *, middleware: Sequence[Middleware] = ()
+    ) -> None:
         self.name = name
         self.registry = Registry()
+        self.middleware = list(middleware)
         self._runtime: Runtime | None = None
         self._stop: asyncio.Event | None = None
         self._ready: asyncio.Event | None = None
@@ -72,8 +77,11 @@ class Worker:
         self._stop = asyncio.Event()
         ready = self._ready_event()
         try:
-            async with BrokerSession.open(settings, name=self.name) as session:
-                runtime = Runtime(self.registry, settings, store, session)
+            stack = Stack(self.middleware)
+            async with BrokerSession.open(
+                settings, name=self.name, hooks=stack.publish_hooks
+            ) as session:
+                runtime = Runtime(self.registry, settings, store, session, stack)
                 self._runtime = runtime
                 await runtime.start()
                 ready.set()

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from leveret.broker import BrokerSession, Producer, job_message
+from leveret.broker.hooks import PublishReason
 from leveret.jobs import JobState, Settings
 from leveret.jobs.envelope import Envelope
 from leveret.jobs.errors import StoreUnavailable
@@ -131,7 +132,9 @@ async def test_jobs_delivered_while_the_store_is_locked_all_complete_once_it_is_
                 await until_state(store, running.id, JobState.RUNNING)
                 await holder.lock()
                 raw = Envelope(id=new_job_id(), type="nap", payload=0.0)
-                await session.router.send("default", job_message(raw, attempt=1), None)
+                await session.router.send(
+                    "default", job_message(raw, attempt=1), None, reason=PublishReason.SUBMIT
+                )
 
             starter = start_tapped(settings, worker_processes, "--queues", "default", *FLAGS)
             with showing_output(finisher, starter):

@@ -170,3 +170,25 @@ async def test_unserialisable_checkpoint_fails_the_job_cleanly(
     assert done.state is JobState.FAILED
     assert done.error_category == "unserialisable"
     assert done.checkpoint is None
+
+
+async def test_progress_refuses_a_step_count_where_its_message_goes(
+    settings: Settings, store: SQLiteStore, producer: Producer
+) -> None:
+    worker = Worker()
+
+    @worker.handler("steps", max_attempts=1)
+    async def steps(ctx: JobContext, payload: object) -> str:
+        ctx.progress(50, "half")  # the usual call is fine
+        ctx.progress(3, 10)  # type: ignore[arg-type]  # step 3 of 10: a mistake, refused
+        return "unreachable"
+
+    job = await producer.submit("steps")
+    async with running(worker, settings):
+        done = await until_finished(store, job.id)
+
+    assert done.state is JobState.DEAD_LETTER
+    assert done.progress_message == "half"  # never the 10
+    assert done.last_error is not None
+    assert "progress message must be a string, not int" in done.last_error
+    assert "ctx.progress(100 * i / n)" in done.last_error

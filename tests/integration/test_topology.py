@@ -8,9 +8,10 @@ import aiormq
 import pytest
 
 from leveret.broker import BrokerSession, Producer
+from leveret.broker.declare import declare
 from leveret.jobs import JobState, QueueType, Settings, TopologyMismatch
 from leveret.jobs.store import SQLiteStore
-from leveret.topology import Names, declare, full_topology
+from leveret.topology import Names, full_topology
 from tests.integration.conftest import running, until_state
 
 

@@ -1,6 +1,6 @@
 """Fuzz of what a worker does with a delivery before any handler runs: the envelope decoder
-(jobs.envelope.decode) fed the way workers/runtime.py `_process` feeds it, and the header
-reading beside it.
+(jobs.envelope.decode) fed the way the worker pipeline (workers/pipeline.py) feeds it, and
+the header reading beside it.
 
 The property, for every input: decoding returns an envelope the engine can carry (its
 fields within their patterns and ranges, storable as msgpack, showable as JSON by the API),
@@ -23,10 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leveret.jobs.envelope import JSON, MSGPACK, Envelope, decode, encode
+from leveret.jobs.envelope import JSON, MSGPACK, Envelope, decode, encode, int_header
 from leveret.jobs.errors import MalformedMessage
 from leveret.jobs.priority import from_amqp
-from leveret.workers.runtime import _int_header
 from tests.unit.test_envelope import ENVELOPE_FIELDS
 
 # Bounded so that the whole file runs in seconds; the same examples on every CI run, so that
@@ -481,7 +480,7 @@ def test_an_integer_msgpack_cannot_carry_is_refused(big: int) -> None:
 )
 def test_attempt_and_not_before_headers_are_read_or_ignored(value: Any) -> None:
     """Any header value a producer can send reads as an int or as absent, never raises."""
-    read = _int_header(value)
+    read = int_header(value)
     assert read is None or isinstance(read, int)
 
 

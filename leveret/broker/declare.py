@@ -10,7 +10,7 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from leveret.jobs.errors import ConnectionDown, TopologyMismatch
-from leveret.topology.description import TopologySpec
+from leveret.topology import TopologySpec
 
 _ARGUMENT = re.compile(r"inequivalent arg '([^']+)'")
 _CONNECTION_LOST = (
