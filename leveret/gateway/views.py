@@ -169,14 +169,15 @@ class BatchResponse(msgspec.Struct, kw_only=True):
 
 
 class ResultResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A finished job's outcome: `output` is what the handler returned."""
+    """A finished job's outcome: `output` is what the handler returned. `duration` (0 for a
+    job that never ran) is always present: GopherQueue's TypeScript SDK requires it."""
 
     job_id: str
     success: bool
     output: Any = None
     error: str | None = None
     error_category: str | None = None
-    duration: int = 0
+    duration: int
     completed_at: str | None = None
 
 

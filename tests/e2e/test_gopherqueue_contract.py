@@ -202,3 +202,19 @@ async def test_each_event_carries_a_job_with_every_key(
     assert [f.event for f in frames][-1] == "job.completed"
     for frame in frames:
         assert_job(frame.data(), f"{frame.event} data")
+
+
+async def test_a_job_that_never_ran_has_a_result_with_a_duration(
+    http: httpx.AsyncClient,
+) -> None:
+    """A job cancelled before it started: types.ts still requires `duration`."""
+    job = await submit(http, {"type": "echo", "delay": "1h"})
+    await http.post(f"{API}/jobs/{job['id']}/cancel", json={"reason": "not needed"})
+
+    result = (await http.get(f"{API}/jobs/{job['id']}/result")).json()
+    waited = (await http.post(f"{API}/jobs/{job['id']}/wait", json={"timeout": "1s"})).json()
+
+    for what, answer in (("result", result), ("wait.result", waited["result"])):
+        assert_keys(answer, RESULT_KEYS, what)
+        assert (answer["success"], answer["duration"]) == (False, 0), what
+    assert result["error"] == "not needed"
