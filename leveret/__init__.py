@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from leveret.broker import BrokerSession, Producer
     from leveret.client import Client, SyncClient
     from leveret.jobs import Backoff, Job, JobState, Priority, Reject, Retry, Settings
-    from leveret.workers import JobContext, Worker
+    from leveret.workers import JobContext, Middleware, Worker
 
 __all__ = [
     "Backoff",
@@ -22,6 +22,7 @@ __all__ = [
     "Job",
     "JobContext",
     "JobState",
+    "Middleware",
     "Priority",
     "Producer",
     "Reject",
@@ -38,6 +39,7 @@ _HOMES = {
     "Job": "leveret.jobs",
     "JobContext": "leveret.workers",
     "JobState": "leveret.jobs",
+    "Middleware": "leveret.workers",
     "Priority": "leveret.jobs",
     "Producer": "leveret.broker",
     "Reject": "leveret.jobs",
