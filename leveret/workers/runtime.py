@@ -8,7 +8,7 @@ import os
 import socket
 from typing import Any
 
-from leveret.broker import BrokerSession, Consumer, Delivery, queue_depth
+from leveret.broker import BrokerSession, Consumer, Delivery, OnDelivery, queue_depth
 from leveret.broker.control import CancelJob, Command, listen_commands
 from leveret.jobs.errors import ConfigurationError, ConsumerLost
 from leveret.jobs.model import new_job_id
@@ -83,7 +83,7 @@ class Runtime:
         await listen_commands(self._session.consuming, self._session.names, self._on_command)
         log.info("worker %s consuming %s", self.id, ", ".join(self.queues))
 
-    def _on_delivery(self, queue: str) -> Any:
+    def _on_delivery(self, queue: str) -> OnDelivery:
         async def on_delivery(delivery: Delivery) -> None:
             task = asyncio.current_task()
             assert task is not None

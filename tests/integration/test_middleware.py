@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -95,15 +96,20 @@ def worker_with(*middleware: Middleware) -> Worker:
 
 
 # A retry that may start at once goes straight back to the work queue (no delay-tier hop),
-# so the order of hooks is the same on every run.
+# and a worker running one job at a time settles an attempt before it claims the next: so
+# the order of hooks is the same on every run.
 AT_ONCE = Backoff(initial=0, jitter=False)
+
+
+def one_at_a_time(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, concurrency=1)
 
 
 async def test_every_hook_in_order_for_a_job_that_completes(
     settings: Settings, store: SQLiteStore, recorder: Recorder, recorded_producer: Producer
 ) -> None:
     job = await recorded_producer.submit("ok")
-    async with running(worker_with(recorder), settings):
+    async with running(worker_with(recorder), one_at_a_time(settings)):
         done = await until_finished(store, job.id)
     assert done.state is JobState.COMPLETED
     assert recorder.calls[job.id] == [
@@ -119,7 +125,7 @@ async def test_every_hook_in_order_for_a_job_that_retries_then_completes(
     settings: Settings, store: SQLiteStore, recorder: Recorder, recorded_producer: Producer
 ) -> None:
     job = await recorded_producer.submit("flaky", max_attempts=3, backoff=AT_ONCE)
-    async with running(worker_with(recorder), settings):
+    async with running(worker_with(recorder), one_at_a_time(settings)):
         done = await until_finished(store, job.id)
     assert done.state is JobState.COMPLETED
     assert recorder.calls[job.id] == [
@@ -140,7 +146,7 @@ async def test_every_hook_in_order_for_a_job_that_is_dead_lettered(
     settings: Settings, store: SQLiteStore, recorder: Recorder, recorded_producer: Producer
 ) -> None:
     job = await recorded_producer.submit("doomed", max_attempts=1)
-    async with running(worker_with(recorder), settings):
+    async with running(worker_with(recorder), one_at_a_time(settings)):
         done = await until_finished(store, job.id)
     assert done.state is JobState.DEAD_LETTER
     assert recorder.calls[job.id] == [
@@ -157,7 +163,7 @@ async def test_every_hook_in_order_for_a_job_cancelled_while_running(
     settings: Settings, store: SQLiteStore, recorder: Recorder, recorded_producer: Producer
 ) -> None:
     job = await recorded_producer.submit("slow")
-    async with running(worker_with(recorder), settings):
+    async with running(worker_with(recorder), one_at_a_time(settings)):
         await eventually(
             lambda: asyncio.sleep(0, recorder.calls.get(job.id, [])),
             lambda calls: ("handler", 1) in calls,
