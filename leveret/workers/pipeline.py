@@ -89,10 +89,12 @@ class Pipeline:
             await self._not_started(delivery, envelope)
             return
         self._events.emit_nowait(EventName.STARTED, job)
-        await self._stack.claimed(job)
+        if self._stack.claims:
+            await self._stack.claimed(job)
         attempt = await self._runner.run(job, handler)
         settlement = await self._settle(delivery, job, attempt)
-        await self._stack.settled(settlement)
+        if self._stack.settles:
+            await self._stack.settled(settlement)
         if settlement.stored is not None:
             await self._after(settlement.stored)
 

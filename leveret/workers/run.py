@@ -81,7 +81,10 @@ class Runner:
             )
 
         try:
-            outcome = await self._stack.around(ctx, call_handler)
+            if self._stack.wraps:
+                outcome = await self._stack.around(ctx, call_handler)
+            else:
+                outcome = await call_handler()
         finally:
             # pop, not del: after a reconnect the same job can briefly run twice here.
             self._running.pop(job.id, None)
