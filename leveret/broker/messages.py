@@ -1,4 +1,4 @@
-"""Building the AMQP message that carries a job (see jobs.envelope for the format)."""
+"""Building the AMQP message that carries a job (see leveret.jobs.envelope for the format)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """API keys against a running `leveret dev` with a keys file: every guarded route family,
 called with no key, a wrong key and each role's key (both headers), answers 401, 403 or lets
-the request through as API.md's roles say; the probes and the reference need no key; a
+the request through as the roles in docs/api.md say; the probes and the reference need no key; a
 revoked key stops working; no key ever shows in an answer or in the server's output."""
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ REASON_PREFIXES = ("invalid envelope", "undecodable ", "unsupported content type
 MAX_REASON = 1200  # an AMQP content type (255 bytes, repr'd) is the longest thing echoed
 FIELDS = (*ENVELOPE_FIELDS, "v")
 _CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-# DESIGN.md's name rules, applied to the whole string. (jobs.model's patterns end in `$`,
-# which in Python also matches before a trailing newline: they are not the oracle here.)
+# The name rules, applied to the whole string with fullmatch: an oracle of their own, not
+# leveret.jobs.rules' patterns, which are what is under test.
 _TYPE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _QUEUE = re.compile(r"[a-z0-9_.-]{1,64}")
 _TAG_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -160,7 +160,7 @@ def documents(draw: st.DrawFn, values: st.SearchStrategy[Any]) -> dict[Any, Any]
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=5, unique=True)):
         doc[name] = draw(values)
     for name in draw(st.lists(st.text(max_size=10), max_size=2)):
-        doc[name] = draw(values)  # unknown fields: ignored, as API.md says for submissions
+        doc[name] = draw(values)  # unknown fields: ignored, as docs/api.md says for submissions
     return doc
 
 
