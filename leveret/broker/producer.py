@@ -35,7 +35,7 @@ class Producer:
         self.events = session.events
 
     async def submit(self, type: str, payload: Any = None, **options: Any) -> Job:
-        """Submit a job of `type`; `options` are the fields of leveret.jobs.submission.Submission."""
+        """Submit a job of `type`; `options` are the fields of `Submission`."""
         job, _ = await self.submit_one(Submission(type=type, payload=payload, **options))
         return job
 
