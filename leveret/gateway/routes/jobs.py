@@ -109,7 +109,7 @@ def _parse_item(item: dict[str, Any], settings: Settings) -> Submission | Except
     except msgspec.ValidationError as exc:
         message = str(exc)
         return InvalidJob(field_in(message) or "body", message.split(" - at `")[0])
-    except Exception as exc:  # InvalidJob or an ApiError (too large): reported per item
+    except Exception as exc:  # InvalidJob (PayloadTooLarge among them): reported per item
         return exc
 
 
