@@ -96,7 +96,7 @@ class Delivery:
             content_type=message.content_type,
             job_id=job.id if job is not None else message.message_id,
             job_type=job.type if job is not None else message.type,
-            priority=job.priority if job is not None else int(from_amqp(message.priority)),
+            priority=job.priority if job is not None else int(self.priority),
             headers=headers,
         )
 

@@ -14,7 +14,7 @@ from leveret.broker.declare import declare
 from leveret.broker.hooks import Publish, PublishHook, PublishReason
 from leveret.broker.messages import epoch_ms
 from leveret.broker.publisher import RETRY_PAUSE, Publisher
-from leveret.jobs.envelope import ATTEMPT_HEADER, REASON_HEADER
+from leveret.jobs.envelope import ATTEMPT_HEADER, REASON_HEADER, int_header
 from leveret.jobs.errors import ConnectionDown, PublishTimeout
 from leveret.jobs.model import Job
 from leveret.topology import (
@@ -121,13 +121,12 @@ class JobRouter:
         self, queue: str, message: aio_pika.Message, reason: PublishReason, job: Job | None
     ) -> None:
         headers = dict(message.headers or {})
-        attempt = headers.get(ATTEMPT_HEADER)
         publish = Publish(
             reason=reason,
             queue=queue,
             job_id=job.id if job is not None else message.message_id,
             job_type=job.type if job is not None else message.type,
-            attempt=attempt if isinstance(attempt, int) else 1,
+            attempt=int_header(headers.get(ATTEMPT_HEADER)) or 1,
             headers=headers,
             job=job,
         )

@@ -83,9 +83,8 @@ def dev(
 async def _serve(flags: dict[str, Any], log_level: str, *, beside: Worker | None) -> None:
     """Serve the gateway (with the worker `beside` it, if any) until SIGINT or SIGTERM, or
     until either of them stops. `flags` are the command's settings flags."""
-    from leveret.gateway.resources import (
-        open_gateway,  # the web stack loads only for these commands
-    )
+    # The web stack loads only for these commands.
+    from leveret.gateway.resources import open_gateway
     from leveret.gateway.server import bind_address, server
 
     settings = Settings.from_env(**flags)

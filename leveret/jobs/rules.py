@@ -103,13 +103,12 @@ def check_timing(delay: float | None, scheduled_at: datetime | None) -> None:
 _ENCODER = msgspec.msgpack.Encoder()
 
 
-def check_payload(payload: Any, limit: int) -> int:
-    """The bytes `payload` takes as msgpack (how the store and the broker carry it).
-    PayloadTooLarge over `limit`; InvalidJob for an integer beyond 64 bits."""
+def check_payload(payload: Any, limit: int) -> None:
+    """PayloadTooLarge when `payload` takes more than `limit` bytes as msgpack (how the
+    store and the broker carry it); InvalidJob for an integer beyond 64 bits."""
     try:
         size = len(_ENCODER.encode(payload))
     except OverflowError:  # JSON allows any integer; msgpack, and so the store, 64 bits
         raise InvalidJob("payload", "integers must fit in 64 bits") from None
     if size > limit:
         raise PayloadTooLarge("payload", size, limit)
-    return size

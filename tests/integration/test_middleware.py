@@ -30,6 +30,10 @@ class Recorder(Middleware):
     def __init__(self) -> None:
         self.calls: dict[str, list[Record]] = {}
 
+    async def of(self, job_id: str) -> list[Record]:
+        """What was recorded of `job_id` so far (a probe for `eventually`)."""
+        return list(self.calls.get(job_id, []))
+
     def _note(self, job_id: str | None, *record: Any) -> None:
         assert job_id is not None
         self.calls.setdefault(job_id, []).append(record)
@@ -165,14 +169,14 @@ async def test_every_hook_in_order_for_a_job_cancelled_while_running(
     job = await recorded_producer.submit("slow")
     async with running(worker_with(recorder), one_at_a_time(settings)):
         await eventually(
-            lambda: asyncio.sleep(0, recorder.calls.get(job.id, [])),
+            lambda: recorder.of(job.id),
             lambda calls: ("handler", 1) in calls,
             what="the slow handler to start",
         )
         await JobActions(recorded_producer).cancel(job.id, "not needed")
         done = await until_finished(store, job.id)
         await eventually(
-            lambda: asyncio.sleep(0, recorder.calls[job.id]),
+            lambda: recorder.of(job.id),
             lambda calls: calls[-1][0] == "settle",
             what="the cancelled attempt to settle",
         )
