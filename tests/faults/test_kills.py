@@ -62,28 +62,57 @@ async def until_completed(store: SQLiteStore, count: int, timeout: float = 60) -
 
 
 async def until_running_on(
-    store: SQLiteStore, process: WorkerProcess, accept: Callable[[list[Job]], bool]
+    store: SQLiteStore,
+    process: WorkerProcess,
+    accept: Callable[[list[Job]], bool],
+    workload: Workload,
 ) -> list[Job]:
-    """The jobs running on `process`, once `accept` holds for them."""
+    """The jobs running on `process`, once `accept` holds for them. The workload is topped
+    up while the test waits, so that a machine slower or faster than expected changes only
+    how much work that takes, never whether the moment comes."""
 
     async def probe() -> list[Job]:
+        await workload.top_up()
         page = await store.list(JobQuery(states=frozenset({JobState.RUNNING}), limit=1000))
         return [job for job in page.jobs if pid_of(job.worker) == pid(process)]
 
     return await eventually(
-        probe, accept, timeout=30, what=f"jobs running on worker process {pid(process)}"
+        probe, accept, timeout=60, what=f"jobs running on worker process {pid(process)}"
     )
 
 
-async def submit_work(producer: Producer, record: Path, seconds: list[float]) -> list[Job]:
-    """One `work` job per entry of `seconds`, stored and published at once."""
-    # Attempts are not what is tested here: room for a job unlucky enough to be killed more
-    # than once, so that every job must end completed.
-    submissions = [
-        Submission(type="work", payload={"record": str(record), "seconds": s}, max_attempts=5)
-        for s in seconds
-    ]
-    return await producer.submit_many(submissions)
+class Workload:
+    """`work` jobs in batches, each job taking the seconds its pattern says; more are sent
+    whenever fewer than a fleet's worth wait in the queue."""
+
+    def __init__(
+        self, producer: Producer, session: BrokerSession, record: Path, pattern: list[float]
+    ) -> None:
+        self._producer = producer
+        self._session = session
+        self._record = record
+        self._pattern = pattern
+        self.jobs: list[Job] = []
+        self.seconds: dict[str, float] = {}  # job id → how long it takes
+
+    async def submit(self) -> None:
+        """One batch, stored and published at once."""
+        # Attempts are not what is tested here: room for a job unlucky enough to be killed
+        # more than once, so that every job must end completed.
+        submissions = [
+            Submission(
+                type="work", payload={"record": str(self._record), "seconds": s}, max_attempts=5
+            )
+            for s in self._pattern
+        ]
+        submitted = await self._producer.submit_many(submissions)
+        self.jobs.extend(submitted)
+        self.seconds.update((job.id, s) for job, s in zip(submitted, self._pattern, strict=True))
+
+    async def top_up(self) -> None:
+        queue = self._session.names.work_queue("default")
+        if await depth(self._session, queue) < FLEET * CONCURRENCY:
+            await self.submit()
 
 
 async def all_completed_and_settled(
@@ -140,26 +169,26 @@ async def test_sigkilled_workers_under_load_lose_no_job_and_rerun_none_after_it_
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Three rounds of SIGKILL (one worker, then two at once, then one), each landing while
-    the victims run jobs, with replacements started: all 300 jobs complete; each job killed
+    the victims run jobs, with replacements started: every job completes; each job killed
     mid-run completes elsewhere as a later attempt; an earlier attempt exists only where its
     worker was killed; no attempt ran twice; nothing ran after its completion."""
-    total = 300
     record = tmp_path / "runs.log"
     work_queue = session.names.work_queue("default")
+    workload = Workload(producer, session, record, [0.25] * 100)
     killed: set[int] = set()
     with showing_output(worker_processes):
         fleet = [start(worker_processes, settings) for _ in range(FLEET)]
         await session.router.ensure_queue("default")
         await until_consumers(session, work_queue, FLEET)
-        jobs = await submit_work(producer, record, [0.25] * total)
+        await workload.submit()
 
-        for progress, victims in ((0.2, 1), (0.45, 2), (0.7, 1)):
-            await until_completed(store, int(total * progress))
+        for progress, victims in ((20, 1), (45, 2), (70, 1)):
+            await until_completed(store, progress)
             doomed = fleet[:victims]
             for victim in doomed:
                 # Kill only a worker seen running jobs: the kill lands mid-job (a 0.25s job
                 # cannot finish in the moment between the look and the signal).
-                await until_running_on(store, victim, lambda running: len(running) >= 2)
+                await until_running_on(store, victim, lambda running: len(running) >= 2, workload)
                 victim.process.send_signal(signal.SIGKILL)
             for victim in doomed:
                 assert await until_exit(victim, 10) == -signal.SIGKILL
@@ -167,7 +196,7 @@ async def test_sigkilled_workers_under_load_lose_no_job_and_rerun_none_after_it_
             fleet = fleet[victims:] + [start(worker_processes, settings) for _ in doomed]
             await until_consumers(session, work_queue, FLEET)
 
-        stored = await all_completed_and_settled(store, session, jobs, fleet)
+        stored = await all_completed_and_settled(store, session, workload.jobs, fleet)
 
         runs = read_runs(record)
         by_job = runs_by_job(runs)
@@ -191,7 +220,7 @@ async def test_sigkilled_workers_under_load_lose_no_job_and_rerun_none_after_it_
 
     with capsys.disabled():
         print(
-            f"\n[faults] SIGKILL under load: {total} jobs completed, {len(killed)} workers "
+            f"\n[faults] SIGKILL under load: {len(stored)} jobs completed, {len(killed)} workers "
             f"killed, {sum(interrupted.values())} runs cut short, {retried} jobs completed "
             f"as a later attempt, {len(runs)} runs recorded"
         )
@@ -212,33 +241,37 @@ async def test_sigterm_under_load_finishes_or_hands_back_every_job_in_flight(
     with replacements started: the stopped process exits 0 within its grace and a margin;
     the short jobs it ran finish on it, the long ones are handed back and completed by
     another worker; no job is lost, and a graceful stop costs no job an attempt."""
-    total = 120
-    short, long = 0.1, 3.0
+    short, long = 0.1, 4.0
     record = tmp_path / "runs.log"
     work_queue = session.names.work_queue("default")
     grace = ["--shutdown-timeout", f"{GRACE}s"]
+    workload = Workload(
+        producer, session, record, [long if i % 8 == 0 else short for i in range(48)]
+    )
     # pid → when it was signalled, and the jobs running on it then
     stopped: dict[int, tuple[datetime, list[Job]]] = {}
     exit_seconds: list[float] = []
+
+    def is_long(job: Job) -> bool:
+        return workload.seconds[job.id] == long
+
+    def mixed(running: list[Job]) -> bool:
+        # A long job begun this recently cannot finish within the grace; a short one cannot
+        # fail to.
+        fresh = utcnow() - timedelta(seconds=long - GRACE - 1.5)
+        begun = [job for job in running if is_long(job) and started_since(job, fresh)]
+        return bool(begun) and not all(is_long(job) for job in running)
+
     with showing_output(worker_processes):
         fleet = [start(worker_processes, settings, *grace) for _ in range(FLEET)]
         await session.router.ensure_queue("default")
         await until_consumers(session, work_queue, FLEET)
-        durations = [long if i % 8 == 0 else short for i in range(total)]
-        jobs = await submit_work(producer, record, durations)
-        is_long = {job.id for job, seconds in zip(jobs, durations, strict=True) if seconds == long}
+        await workload.submit()
 
-        def mixed(running: list[Job]) -> bool:
-            # A long job just begun cannot finish within the grace; a short one cannot fail to.
-            fresh = utcnow() - timedelta(seconds=0.5)
-            begun = [job for job in running if job.id in is_long and started_since(job, fresh)]
-            return bool(begun) and any(job.id not in is_long for job in running)
-
-        for progress in (0.2, 0.5):
-            await until_completed(store, int(total * progress))
+        for _ in range(2):
             victim = fleet[0]
             # Signal a worker running a long job beside a short one.
-            in_flight = await until_running_on(store, victim, mixed)
+            in_flight = await until_running_on(store, victim, mixed, workload)
             victim.process.send_signal(signal.SIGTERM)
             signalled, signalled_at = time.monotonic(), utcnow()
             assert await until_exit(victim, GRACE + EXIT_MARGIN) == 0
@@ -247,7 +280,7 @@ async def test_sigterm_under_load_finishes_or_hands_back_every_job_in_flight(
             fleet = [*fleet[1:], start(worker_processes, settings, *grace)]
             await until_consumers(session, work_queue, FLEET)
 
-        stored = await all_completed_and_settled(store, session, jobs, fleet)
+        stored = await all_completed_and_settled(store, session, workload.jobs, fleet)
 
         by_job = runs_by_job(read_runs(record))
         assert set(by_job) == set(stored)
@@ -271,7 +304,7 @@ async def test_sigterm_under_load_finishes_or_hands_back_every_job_in_flight(
                 else:
                     handed_back += 1
                     assert victim_pid in {run.pid for run in by_job[job.id]}, job
-                if running.id not in is_long:
+                if not is_long(running):
                     assert pid_of(job.worker) == victim_pid, job  # it fit in the grace
                 elif started_since(running, too_long):
                     assert pid_of(job.worker) != victim_pid, job  # it did not
@@ -280,7 +313,7 @@ async def test_sigterm_under_load_finishes_or_hands_back_every_job_in_flight(
     with capsys.disabled():
         slowest = max(exit_seconds)
         print(
-            f"\n[faults] SIGTERM under load: {total} jobs completed, {len(stopped)} workers "
+            f"\n[faults] SIGTERM under load: {len(stored)} jobs completed, {len(stopped)} workers "
             f"stopped (slowest exit {slowest:.1f}s, grace {GRACE:g}s), {finished_in_grace} "
             f"in-flight jobs finished in the grace, {handed_back} handed back"
         )
