@@ -9,8 +9,9 @@ from typing import Any
 
 import typer
 
+from leveret.cli.exits import EXIT_USAGE
 from leveret.cli.options import err
-from leveret.cli.output import EXIT_USAGE, emit_json, exit_code, fail, progress_bar
+from leveret.cli.output import emit_json, exit_code, fail, progress_bar
 from leveret.client import SyncClient
 from leveret.client.errors import LeveretClientError
 

@@ -12,9 +12,10 @@ from typing import Annotated
 import typer
 
 from leveret.cli.app import app
+from leveret.cli.exits import EXIT_FAILED, EXIT_USAGE
 from leveret.cli.jobs import ApiKey, AsJson, Url, collect, gateway
 from leveret.cli.options import err
-from leveret.cli.output import EXIT_FAILED, EXIT_USAGE, dlq_table, emit, emit_json, fail
+from leveret.cli.output import dlq_table, emit, emit_json, fail
 from leveret.client.models import DlqPage
 
 dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter queue: jobs that ended badly.")

@@ -33,10 +33,8 @@ import typer
 
 from leveret.cli.app import app
 from leveret.cli.bulk import submit_file
+from leveret.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TIMED_OUT, EXIT_USAGE
 from leveret.cli.output import (
-    EXIT_FAILED,
-    EXIT_TIMED_OUT,
-    EXIT_USAGE,
     client_errors,
     emit,
     emit_json,
@@ -75,7 +73,6 @@ PROGRESS_EVERY = 0.5
 LONGEST_WAIT = 300.0
 # The gateway's largest page, and its largest batch.
 MAX_PAGE = 1000
-EXIT_INTERRUPTED = 130
 
 P = TypeVar("P", JobPage, DlqPage)
 

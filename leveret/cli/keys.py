@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from leveret.cli.app import app
-from leveret.cli.options import EXIT_CONFIG, err
+from leveret.cli.exits import EXIT_FAILED, EXIT_USAGE
+from leveret.cli.options import err
 from leveret.gateway.keys import KeyFile, Role
 from leveret.jobs.errors import ConfigurationError
 from leveret.jobs.settings import Settings
@@ -20,7 +21,6 @@ from leveret.jobs.settings import Settings
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
 app.add_typer(keys_app, name="keys")
 
-EXIT_NOT_FOUND = 1
 
 KeysFile = Annotated[
     str | None, typer.Option("--file", help="API keys file [LEVERET_API_KEYS_FILE].")
@@ -35,7 +35,7 @@ def one_line_errors() -> Iterator[None]:
         yield
     except ConfigurationError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def key_file(path: str | None) -> KeyFile:
@@ -103,5 +103,5 @@ def revoke(
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(EXIT_NOT_FOUND)
+        raise typer.Exit(EXIT_FAILED)
     typer.echo(f"revoked the key {name!r}")

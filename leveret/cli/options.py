@@ -10,13 +10,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from leveret.cli.exits import EXIT_UNAVAILABLE, EXIT_USAGE
 from leveret.jobs.errors import BrokerUnavailable, ConsumerLost, LeveretError, StoreUnavailable
 from leveret.jobs.settings import QueueType
 
 err = Console(stderr=True)
-
-EXIT_CONFIG = 2
-EXIT_UNAVAILABLE = 3
 
 AmqpUrl = Annotated[str | None, typer.Option("--amqp-url", help="RabbitMQ URL [LEVERET_AMQP_URL].")]
 StoreUrl = Annotated[
@@ -45,7 +43,7 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
         raise typer.Exit(EXIT_UNAVAILABLE) from None
     except LeveretError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

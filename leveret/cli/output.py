@@ -20,7 +20,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leveret.cli.options import EXIT_CONFIG, EXIT_UNAVAILABLE, err
+from leveret.cli.exits import EXIT_AUTH, EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE
+from leveret.cli.options import err
 from leveret.client.errors import (
     AuthenticationError,
     GatewayConnectionError,
@@ -32,11 +33,6 @@ from leveret.client.errors import (
     ValidationError,
 )
 from leveret.client.models import DlqEntry, JobInfo, QueueInfo, QueueStats
-
-EXIT_FAILED = 1
-EXIT_USAGE = EXIT_CONFIG
-EXIT_AUTH = 4
-EXIT_TIMED_OUT = 5
 
 T = TypeVar("T")
 
