@@ -96,13 +96,17 @@ async def job_state(store: SQLiteStore, job_id: str) -> Job:
 async def until_state(
     store: SQLiteStore, job_id: str, states: frozenset[JobState] | JobState, timeout: float = 15.0
 ) -> Job:
+    """The job once it is in one of `states`. It need not be in the store yet: a job published
+    straight over AMQP, say, is recorded when a worker first meets it."""
     wanted = frozenset({states}) if isinstance(states, JobState) else states
-    return await eventually(
-        lambda: job_state(store, job_id),
-        lambda job: job.state in wanted,
+    job = await eventually(
+        lambda: store.get(job_id),
+        lambda job: job is not None and job.state in wanted,
         timeout=timeout,
         what=f"job {job_id} in {sorted(wanted)}",
     )
+    assert job is not None
+    return job
 
 
 async def until_finished(store: SQLiteStore, job_id: str, timeout: float = 15.0) -> Job:
