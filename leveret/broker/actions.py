@@ -55,9 +55,12 @@ class JobActions:
         if current.state not in RETRYABLE_STATES:
             raise WrongState(job_id, current.state, "retry")
         attempt = 0 if reset_attempts else current.attempt
+        max_attempts = current.max_attempts
+        if max_attempts is not None:  # None: never run, the handler's default still to come
+            max_attempts = max(max_attempts, attempt + 1)
         changes = {
             "attempt": attempt,
-            "max_attempts": max(current.max_attempts or 1, attempt + 1),
+            "max_attempts": max_attempts,
             "scheduled_at": None,
             "completed_at": None,
             "result": None,

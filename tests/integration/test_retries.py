@@ -7,6 +7,7 @@ import itertools
 import time
 
 from leveret.broker import BrokerSession, Producer
+from leveret.broker.actions import JobActions
 from leveret.jobs import Backoff, JobState, Settings
 from leveret.jobs.envelope import REASON_HEADER
 from leveret.jobs.store import SQLiteStore
@@ -143,3 +144,29 @@ async def test_retry_with_explicit_delay_and_checkpoint(
     assert seen == [None, {"done": 5}]
     assert done.result == {"done": 5}
     assert done.progress == 100.0
+
+
+async def test_a_job_cancelled_before_it_ran_keeps_its_handlers_attempts_when_retried(
+    settings: Settings, store: SQLiteStore, producer: Producer
+) -> None:
+    """Submitted without max_attempts, a job gets its handler's default at its first run. One
+    cancelled before that run and then retried still gets that default, not a single attempt."""
+    seen: list[int] = []
+    worker = Worker()
+
+    @worker.handler("probe", max_attempts=3, backoff=Backoff(initial=0.1, jitter=False))
+    async def probe(ctx: JobContext, payload: object) -> None:
+        seen.append(ctx.attempt)
+        if ctx.attempt < 3:
+            raise RuntimeError("again")
+
+    job = await producer.submit("probe", delay=3600.0)  # waits in a tier, never run
+    actions = JobActions(producer)
+    await actions.cancel(job.id)
+    retried = await actions.retry(job.id)
+    assert retried.max_attempts is None  # still the handler's to decide
+    async with running(worker, settings):
+        done = await until_finished(store, job.id)
+
+    assert (done.state, done.attempt, done.max_attempts) == (JobState.COMPLETED, 3, 3), done
+    assert seen == [1, 2, 3]
