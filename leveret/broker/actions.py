@@ -61,6 +61,8 @@ class JobActions:
         changes = {
             "attempt": attempt,
             "max_attempts": max_attempts,
+            "progress": None,
+            "progress_message": None,
             "scheduled_at": None,
             "completed_at": None,
             "result": None,

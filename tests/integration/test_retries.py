@@ -170,3 +170,23 @@ async def test_a_job_cancelled_before_it_ran_keeps_its_handlers_attempts_when_re
 
     assert (done.state, done.attempt, done.max_attempts) == (JobState.COMPLETED, 3, 3), done
     assert seen == [1, 2, 3]
+
+
+async def test_a_retried_job_starts_again_from_no_progress(
+    settings: Settings, store: SQLiteStore, producer: Producer
+) -> None:
+    """The progress a failed run reported is not shown for the retry that follows it."""
+    worker = Worker()
+
+    @worker.handler("halfway")
+    async def halfway(ctx: JobContext, payload: object) -> None:
+        ctx.progress(40, "copied 4 of 10")
+        raise RuntimeError("disk full")
+
+    job = await producer.submit("halfway", max_attempts=1)
+    async with running(worker, settings):
+        failed = await until_finished(store, job.id)
+    assert (failed.progress, failed.progress_message) == (40.0, "copied 4 of 10"), failed
+
+    retried = await JobActions(producer).retry(job.id)
+    assert (retried.progress, retried.progress_message) == (None, None), retried
